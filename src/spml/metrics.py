@@ -1,0 +1,81 @@
+"""Evaluation numbers: mAP as the field reports it, and the quality of pseudo labels."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.metrics import average_precision_score
+
+
+def _to_numpy(values: object) -> np.ndarray:
+    """Accept numpy arrays, torch tensors (any device, with grad) and nested lists alike."""
+    if hasattr(values, "detach") and hasattr(values, "cpu"):
+        values = values.detach().cpu().numpy()  # type: ignore[union-attr]
+    return np.asarray(values)
+
+
+def _matching_matrices(
+    first: object, second: object, first_name: str, second_name: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Two 2-D arrays of one shape, or a ValueError naming both shapes."""
+    a, b = _to_numpy(first), _to_numpy(second)
+    if a.shape != b.shape:
+        raise ValueError(
+            f"{first_name} shape {a.shape} does not match {second_name} shape {b.shape}"
+        )
+    if a.ndim != 2:
+        raise ValueError(
+            f"{first_name} and {second_name} must be 2-D (images x classes), got shape {a.shape}"
+        )
+    return a, b
+
+
+def _check_binary(values: np.ndarray, name: str) -> None:
+    """Labels must be 0/1; anything else is a caller mistake, not a metric value."""
+    if values.size and not np.isin(values, (0, 1)).all():
+        raise ValueError(f"{name} must contain only 0 and 1")
+
+
+def mean_average_precision(scores: object, targets: object) -> float:
+    """mAP in percent: 100 x mean over classes of sklearn's per-class average precision.
+
+    A class with no positive target has no defined AP; it is left out of the mean. The
+    reference code (Cole et al.) counts such a class as AP 0 instead; on COCO test every
+    class has positives, so the two rules only differ on small data (subsets, smoke runs).
+    Raises ValueError when shapes differ, targets are not 0/1, scores are not finite, or
+    no class has a positive.
+    """
+    score_matrix, target_matrix = _matching_matrices(scores, targets, "scores", "targets")
+    _check_binary(target_matrix, "targets")
+    score_matrix = score_matrix.astype(np.float64, copy=False)
+    if not np.isfinite(score_matrix).all():
+        raise ValueError("scores contain NaN or infinite values")
+    has_positive = np.flatnonzero(target_matrix.sum(axis=0) > 0)
+    if has_positive.size == 0:
+        raise ValueError("no class has a positive target; mAP is undefined")
+    precisions = [
+        average_precision_score(target_matrix[:, c], score_matrix[:, c]) for c in has_positive
+    ]
+    return float(100.0 * np.mean(precisions))
+
+
+def pseudo_label_quality(pseudo: object, truth: object) -> dict[str, float]:
+    """How close pseudo labels are to the truth: cardinality and micro precision/recall/F1."""
+    pseudo_matrix, truth_matrix = _matching_matrices(pseudo, truth, "pseudo", "truth")
+    _check_binary(pseudo_matrix, "pseudo")
+    _check_binary(truth_matrix, "truth")
+    if pseudo_matrix.shape[0] == 0:
+        raise ValueError("pseudo has no rows")
+    predicted = pseudo_matrix.astype(bool)
+    actual = truth_matrix.astype(bool)
+    true_positives = int(np.count_nonzero(predicted & actual))
+    n_predicted = int(np.count_nonzero(predicted))
+    n_actual = int(np.count_nonzero(actual))
+    precision = true_positives / n_predicted if n_predicted else 0.0
+    recall = true_positives / n_actual if n_actual else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {
+        "pos_per_image": n_predicted / pseudo_matrix.shape[0],
+        "precision": float(precision),
+        "recall": float(recall),
+        "f1": float(f1),
+    }
