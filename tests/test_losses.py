@@ -1,0 +1,390 @@
+"""Every SPML loss against its formula written out term by term; schedules, state, errors."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from spml import losses
+from spml.losses import available_losses, build
+
+LOGITS = [
+    [2.0, -1.0, 0.5, -3.0, 30.0],
+    [-0.5, 1.5, -2.0, 0.0, -30.0],
+    [0.3, -0.7, 3.0, -1.2, 0.8],
+    [-2.5, 0.1, -0.4, 1.0, -1.8],
+]
+OBSERVED = [  # one observed positive per image, the rest unknown
+    [1, 0, 0, 0, 0],
+    [0, 1, 0, 0, 0],
+    [0, 0, 1, 0, 0],
+    [0, 0, 0, 1, 0],
+]
+FULL = [  # full labels for bce / bce_ls
+    [1, 0, 0, 0, 1],
+    [0, 1, 0, 1, 0],
+    [1, 0, 1, 0, 0],
+    [0, 0, 0, 1, 1],
+]
+B, C = 4, 5
+INDEX = [0, 3, 5, 9]
+N = 10
+
+
+def nl(x: float) -> float:
+    return -math.log(x + 1e-5)
+
+
+def sig(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+P = [[sig(x) for x in row] for row in LOGITS]
+ENTRIES = [(i, j) for i in range(B) for j in range(C)]
+
+
+def call(loss: torch.nn.Module, labels=OBSERVED, *, epoch: int | None = 1, index=INDEX):
+    x = torch.tensor(LOGITS, dtype=torch.float64, requires_grad=True)
+    z = torch.tensor(labels, dtype=torch.float64)
+    return loss(x, z, index=torch.tensor(index), epoch=epoch), x
+
+
+# ---- expected values, entry by entry ------------------------------------------------------
+
+
+def expected_bce(y) -> float:
+    return sum(nl(P[i][j]) if y[i][j] else nl(1 - P[i][j]) for i, j in ENTRIES) / (B * C)
+
+
+def expected_ls(y, eps: float = 0.1) -> float:
+    total = 0.0
+    for i, j in ENTRIES:
+        p = P[i][j]
+        if y[i][j]:
+            total += (1 - eps) * nl(p) + eps * nl(1 - p)
+        else:
+            total += (1 - eps) * nl(1 - p) + eps * nl(p)
+    return total / (B * C)
+
+
+def expected_wan() -> float:
+    terms = (nl(P[i][j]) if OBSERVED[i][j] else nl(1 - P[i][j]) / (C - 1) for i, j in ENTRIES)
+    return sum(terms) / (B * C)
+
+
+def epr_term(probs, k: float = 2.9) -> float:
+    mean_count = sum(sum(row) for row in probs) / len(probs)
+    return (mean_count - k) ** 2 / C**2
+
+
+def expected_epr() -> float:
+    return sum(nl(P[i][j]) for i, j in ENTRIES if OBSERVED[i][j]) / (B * C) + epr_term(P)
+
+
+def entropy(p: float) -> float:
+    return p * nl(p) + (1 - p) * nl(1 - p)
+
+
+def expected_em(alpha: float = 0.1) -> float:
+    terms = (nl(P[i][j]) if OBSERVED[i][j] else -alpha * entropy(P[i][j]) for i, j in ENTRIES)
+    return sum(terms) / (B * C)
+
+
+STATELESS = {
+    "bce": (FULL, lambda: expected_bce(FULL)),
+    "bce_ls": (FULL, lambda: expected_ls(FULL)),
+    "an": (OBSERVED, lambda: expected_bce(OBSERVED)),
+    "an_ls": (OBSERVED, lambda: expected_ls(OBSERVED)),
+    "wan": (OBSERVED, expected_wan),
+    "epr": (OBSERVED, expected_epr),
+    "em": (OBSERVED, expected_em),
+    "ll_r": (OBSERVED, lambda: expected_bce(OBSERVED)),  # epoch 1: nothing rejected yet
+    "ll_ct": (OBSERVED, lambda: expected_bce(OBSERVED)),
+    "ll_cp": (OBSERVED, lambda: expected_bce(OBSERVED)),
+    "em_apl": (OBSERVED, expected_em),  # epoch 1: no soft negatives yet
+}
+
+
+@pytest.mark.parametrize("name", sorted(STATELESS))
+def test_value_matches_formula(name: str) -> None:
+    labels, expected = STATELESS[name]
+    value, _ = call(build(name, num_samples=N, num_classes=C), labels)
+    assert value.item() == pytest.approx(expected(), rel=1e-9)
+
+
+def test_em_alpha_and_label_smoothing_eps_are_used() -> None:
+    assert call(build("em", alpha=0.2))[0].item() == pytest.approx(expected_em(0.2), rel=1e-9)
+    smoothed = call(build("an_ls", eps=0.3))[0].item()
+    assert smoothed == pytest.approx(expected_ls(OBSERVED, 0.3), rel=1e-9)
+
+
+@pytest.mark.parametrize("name", available_losses())
+def test_gradients_are_finite(name: str) -> None:
+    loss = build(name, num_samples=N, num_classes=C)
+    labels = FULL if name in losses.FULL_LABEL_LOSSES else OBSERVED
+    for epoch in (1, 3):
+        value, x = call(loss, labels, epoch=epoch)
+        value.backward()
+        assert torch.isfinite(value) and torch.isfinite(x.grad).all()
+
+
+def test_every_listed_loss_is_built_and_flags_are_set() -> None:
+    assert set(available_losses()) == {
+        "bce", "bce_ls", "an", "an_ls", "wan", "epr", "role", "em", "em_apl",
+        "ll_r", "ll_ct", "ll_cp",
+    }
+    assert losses.FULL_LABEL_LOSSES == {"bce", "bce_ls"}
+    for name in available_losses():
+        loss = build(name, num_samples=N, num_classes=C)
+        assert isinstance(loss, torch.nn.Module)
+        assert loss.needs_full_labels == (name in {"bce", "bce_ls"})
+        assert loss.lr_multiplier == (10.0 if name == "role" else 1.0)
+
+
+# ---- ROLE ------------------------------------------------------------------------------------
+
+
+def test_role_value_matches_formula() -> None:
+    loss = build("role", num_samples=N, num_classes=C, seed=0)
+    value, _ = call(loss)
+    g = torch.sigmoid(loss.logits.detach()[INDEX]).double().tolist()
+    total = 0.0
+    for i, j in ENTRIES:
+        p, e, z = P[i][j], g[i][j], OBSERVED[i][j]
+        total += 0.5 * (z * nl(p) + z * nl(e))
+        total += 0.5 * (e * nl(p) + (1 - e) * nl(1 - p) + p * nl(e) + (1 - p) * nl(1 - e))
+    expected = total / (B * C) + 0.5 * (epr_term(P) + epr_term(g))
+    assert value.item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_role_initial_estimates_are_seeded_and_follow_the_reference() -> None:
+    loss = build("role", num_samples=N, num_classes=C, seed=3)
+    call(loss)
+    g = torch.sigmoid(loss.logits.detach())
+    observed = torch.zeros(N, C, dtype=torch.bool)
+    observed[INDEX] = torch.tensor(OBSERVED, dtype=torch.bool)
+    assert torch.allclose(g[observed], torch.tensor(0.995), atol=1e-6)
+    assert ((g[~observed] > 0.4) & (g[~observed] < 0.6)).all()
+    assert torch.equal(build("role", num_samples=N, num_classes=C, seed=3).logits, build(
+        "role", num_samples=N, num_classes=C, seed=3).logits)
+
+
+def test_role_step_changes_only_the_batch_estimates() -> None:
+    loss = build("role", num_samples=N, num_classes=C, seed=0)
+    x = torch.tensor(LOGITS, requires_grad=True)
+    optimiser = torch.optim.Adam([
+        {"params": [x], "lr": 1e-3},
+        {"params": list(loss.parameters()), "lr": 1e-3 * loss.lr_multiplier},
+    ])
+    value = loss(x, torch.tensor(OBSERVED, dtype=torch.float32), index=torch.tensor(INDEX), epoch=1)
+    before = loss.logits.detach().clone()
+    value.backward()
+    optimiser.step()
+    after = loss.logits.detach()
+    others = [i for i in range(N) if i not in INDEX]
+    assert (after[INDEX] != before[INDEX]).all()
+    assert torch.equal(after[others], before[others])
+
+
+# ---- LL --------------------------------------------------------------------------------------
+
+
+def unknown_losses() -> list[tuple[float, int, int]]:
+    return sorted(((nl(1 - P[i][j]), i, j) for i, j in ENTRIES if not OBSERVED[i][j]), reverse=True)
+
+
+@pytest.mark.parametrize(
+    ("epoch", "delta_rel", "rejected"),
+    # k = ceil(B*C*(1 - clean_rate)); the last case is exactly 1, not 2 from float noise
+    [(1, 0.1, 0), (2, 0.1, 2), (3, 0.1, 4), (2, 0.05, 1)],
+)
+def test_ll_r_rejects_exactly_the_largest_unknowns(epoch: int, delta_rel: float, rejected: int):
+    loss = build("ll_r", delta_rel=delta_rel)
+    assert loss.clean_rate(epoch) == pytest.approx(1 - (epoch - 1) * delta_rel)
+    value, _ = call(loss, epoch=epoch)
+    mask = loss.last_modified
+    largest = {(i, j) for _, i, j in unknown_losses()[:rejected]}
+    assert int(mask.sum()) == rejected
+    assert {tuple(ij) for ij in mask.nonzero().tolist()} == largest
+    kept = [(i, j) for i, j in ENTRIES if (i, j) not in largest]
+    expected = sum(nl(P[i][j]) if OBSERVED[i][j] else nl(1 - P[i][j]) for i, j in kept) / (B * C)
+    assert value.item() == pytest.approx(expected, rel=1e-9)
+
+
+def test_ll_ct_flips_the_largest_unknowns_for_the_step() -> None:
+    value, _ = call(build("ll_ct", delta_rel=0.1), epoch=3)
+    flipped = {(i, j) for _, i, j in unknown_losses()[:4]}
+    expected = sum(
+        nl(P[i][j]) if OBSERVED[i][j] or (i, j) in flipped else nl(1 - P[i][j]) for i, j in ENTRIES
+    ) / (B * C)
+    assert value.item() == pytest.approx(expected, rel=1e-9)
+
+
+def test_ll_cp_flips_permanently() -> None:
+    loss = build("ll_cp", num_samples=N, num_classes=C, delta_rel=0.1)
+    call(loss, epoch=2)
+    first = {(i, j) for _, i, j in unknown_losses()[:2]}  # ceil(20 * 0.1) = 2 per step
+    assert int(loss.flipped.sum()) == 2
+    assert {(INDEX.index(r), c) for r, c in loss.flipped.nonzero().tolist()} == first
+    value, _ = call(loss, epoch=2)  # first flips now count as positives; the next two flip
+    second = {(i, j) for _, i, j in unknown_losses()[2:4]}
+    positive = first | second
+    expected = sum(
+        nl(P[i][j]) if OBSERVED[i][j] or (i, j) in positive else nl(1 - P[i][j]) for i, j in ENTRIES
+    ) / (B * C)
+    assert value.item() == pytest.approx(expected, rel=1e-9)
+    assert int(loss.flipped.sum()) == 4
+
+
+# ---- EM + APL --------------------------------------------------------------------------------
+
+
+def run_apl_epoch(loss: torch.nn.Module, epoch: int, logits: torch.Tensor, observed: torch.Tensor):
+    for start in range(0, len(logits), 4):
+        index = torch.arange(start, start + 4)
+        loss(logits[index], observed[index], index=index, epoch=epoch)
+
+
+def apl_data(n: int = 12) -> tuple[torch.Tensor, torch.Tensor]:
+    logits = torch.randn(n, C, generator=torch.Generator().manual_seed(0))
+    observed = torch.zeros(n, C)
+    observed[torch.arange(n), torch.arange(n) % C] = 1
+    return logits, observed
+
+
+def test_apl_no_soft_negatives_before_warmup_then_lowest_scores_per_class() -> None:
+    loss = build("em_apl", num_samples=12, num_classes=C)  # warm-up 5, 10 epochs, 90 %
+    logits, observed = apl_data()
+    for epoch in range(1, 6):
+        run_apl_epoch(loss, epoch, logits, observed)
+        assert not loss.soft.any()
+    run_apl_epoch(loss, 6, logits, observed)
+    assert loss.soft.any()
+    p = torch.sigmoid(logits)
+    for c in range(C):
+        unknown = observed[:, c] == 0
+        quota = int(0.9 * int(unknown.sum()) / (10 - 5))
+        lowest = torch.argsort(torch.where(unknown, p[:, c], torch.inf))[:quota]
+        assert set(loss.soft[:, c].nonzero().flatten().tolist()) == set(lowest.tolist())
+        assert torch.allclose(loss.soft_target[lowest, c], p[lowest, c])
+
+
+def test_apl_value_with_soft_negatives_matches_formula() -> None:
+    loss = build(
+        "em_apl", num_samples=4, num_classes=C, warmup_epochs=1, num_epochs=2, alpha=0.2, beta=0.5
+    )
+    x = torch.tensor(LOGITS, dtype=torch.float64)
+    z = torch.tensor(OBSERVED, dtype=torch.float64)
+    loss(x, z, index=torch.arange(4), epoch=1)
+    value = loss(x, z, index=torch.arange(4), epoch=2)
+    soft, target = loss.soft.tolist(), loss.soft_target.tolist()
+    assert any(any(row) for row in soft)
+    total = 0.0
+    for i, j in ENTRIES:
+        p = P[i][j]
+        if OBSERVED[i][j]:
+            total += nl(p)
+        elif soft[i][j]:
+            t = target[i][j]
+            total += 0.5 * (t * nl(p) + (1 - t) * nl(1 - p))
+        else:
+            total += -0.2 * entropy(p)
+    assert value.item() == pytest.approx(total / (B * C), rel=1e-6)
+
+
+# ---- state -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["role", "ll_cp", "em_apl"])
+def test_state_dict_round_trip_restores_state(name: str) -> None:
+    hparams = {"em_apl": {"warmup_epochs": 1, "num_epochs": 3}, "role": {"seed": 1}}.get(name, {})
+    loss = build(name, num_samples=N, num_classes=C, **hparams)
+    for epoch in (1, 2, 3):
+        call(loss, epoch=epoch)
+    fresh_hparams = {**hparams, "seed": 2} if name == "role" else hparams
+    fresh = build(name, num_samples=N, num_classes=C, **fresh_hparams)
+    fresh.load_state_dict(loss.state_dict())
+    for key, tensor in loss.state_dict().items():
+        if isinstance(tensor, torch.Tensor):
+            assert torch.equal(fresh.state_dict()[key], tensor), key
+    if name == "em_apl":
+        assert fresh.last_epoch == 3 and loss.soft.any()
+    if name == "ll_cp":
+        assert loss.flipped.any()
+    assert call(fresh, epoch=4)[0].item() == call(loss, epoch=4)[0].item()
+
+
+# ---- errors ----------------------------------------------------------------------------------
+
+
+def test_unknown_loss_lists_choices() -> None:
+    with pytest.raises(ValueError, match=r"Unknown loss 'focal'.*'an'.*'role'"):
+        build("focal")
+
+
+def test_foreign_hparam_names_loss_and_valid_hparams() -> None:
+    with pytest.raises(ValueError, match=r"Loss 'an' has no hyper-parameter 'eps'.*none"):
+        build("an", eps=0.1)
+    with pytest.raises(ValueError, match=r"Loss 'em' has no hyper-parameter 'beta'.*\['alpha'\]"):
+        build("em", beta=0.9)
+
+
+@pytest.mark.parametrize(
+    ("name", "hparam", "value"),
+    [
+        ("an_ls", "eps", 1.0),
+        ("bce_ls", "eps", -0.1),
+        ("em", "alpha", -0.1),
+        ("epr", "expected_positives", 0),
+        ("role", "expected_positives", -2.9),
+        ("em_apl", "neg_proportion", 1.5),
+        ("em_apl", "num_epochs", 5),
+        ("ll_r", "delta_rel", 0.0),
+        ("ll_cp", "delta_rel", 2),
+        ("em", "alpha", "0.1"),
+    ],
+)
+def test_out_of_range_hparam_is_named(name: str, hparam: str, value: object) -> None:
+    with pytest.raises(ValueError, match=rf"Loss '{name}': hyper-parameter {hparam}={value!r}"):
+        build(name, num_samples=N, num_classes=C, **{hparam: value})
+
+
+@pytest.mark.parametrize("name", ["role", "em_apl", "ll_cp"])
+def test_missing_data_facts_are_named(name: str) -> None:
+    with pytest.raises(ValueError, match=rf"Loss '{name}' needs num_samples"):
+        build(name, num_classes=C)
+    with pytest.raises(ValueError, match=rf"Loss '{name}' needs num_classes"):
+        build(name, num_samples=N)
+
+
+def test_missing_index_or_epoch_is_named() -> None:
+    x, z = torch.zeros(B, C), torch.zeros(B, C)
+    with pytest.raises(ValueError, match="Loss 'role' needs index"):
+        build("role", num_samples=N, num_classes=C)(x, z, epoch=1)
+    with pytest.raises(ValueError, match="Loss 'll_r' needs epoch"):
+        build("ll_r")(x, z)
+    with pytest.raises(ValueError, match=r"Loss 'll_cp' needs integer indices in \[0, 10\)"):
+        loss = build("ll_cp", num_samples=N, num_classes=C)
+        loss(x, z, index=torch.tensor([0, 1, 2, 10]), epoch=2)
+
+
+def test_half_precision_logits_are_computed_in_float32() -> None:
+    x = torch.tensor(LOGITS, dtype=torch.bfloat16)
+    z = torch.tensor(OBSERVED, dtype=torch.bfloat16)
+    value = build("em")(x, z)
+    assert value.dtype == torch.float32
+    assert value.item() == pytest.approx(expected_em(), rel=1e-2)
+
+
+def test_apl_relabels_once_per_epoch() -> None:
+    loss = build("em_apl", num_samples=12, num_classes=C, warmup_epochs=1, num_epochs=3)
+    logits, observed = apl_data()
+    run_apl_epoch(loss, 1, logits, observed)
+    run_apl_epoch(loss, 2, logits, observed)
+    after_one_round = int(loss.soft.sum())
+    run_apl_epoch(loss, 2, logits, observed)
+    assert int(loss.soft.sum()) == after_one_round > 0
+    run_apl_epoch(loss, 3, logits, observed)
+    assert int(loss.soft.sum()) > after_one_round
