@@ -1,0 +1,235 @@
+"""Results table and the paper's figures 1a/1b, built from one record per trained model."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable, Iterable, Mapping
+
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+COLUMNS: tuple[str, ...] = (
+    "name",
+    "role",
+    "loss",
+    "tau",
+    "test_map",
+    "best_val_map",
+    "best_epoch",
+    "pseudo_pos_per_image",
+    "pseudo_precision",
+    "pseudo_recall",
+    "pseudo_f1",
+)
+REQUIRED: tuple[str, ...] = ("name", "role", "loss", "test_map")
+ROLES: tuple[str, ...] = ("teacher", "baseline", "student")
+_TEXT_COLUMNS = ("name", "role", "loss")
+_NUMERIC_COLUMNS = tuple(c for c in COLUMNS if c not in _TEXT_COLUMNS)
+
+LOSS_LABELS: dict[str, str] = {
+    "bce": "full labels (BCE)",
+    "bce_ls": "BCE-LS",
+    "an": "AN",
+    "an_ls": "AN-LS",
+    "wan": "WAN",
+    "epr": "EPR",
+    "role": "ROLE",
+    "em": "EM",
+    "em_apl": "EM+APL",
+    "ll_r": "LL-R",
+    "ll_ct": "LL-Ct",
+    "ll_cp": "LL-Cp",
+}
+
+FIGSIZE = (6.0, 4.0)
+DPI = 120
+_STUDENT_COLOUR = "tab:blue"
+_REFERENCE_COLOURS = (
+    "tab:red", "tab:orange", "tab:green", "tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan", "tab:gray",
+)
+_REFERENCE_STYLES = ("--", ":", "-.", (0, (5, 1)), (0, (3, 1, 1, 1, 1, 1)))
+
+
+def loss_label(loss: str) -> str:
+    """Give a loss the name readers know from the papers, falling back to upper case."""
+    return LOSS_LABELS.get(loss.lower(), loss.upper())
+
+
+def _missing(value: object) -> bool:
+    """Treat None and NaN alike, since records may use either for 'not measured'."""
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _check_record(index: int, record: Mapping[str, object]) -> None:
+    """Fail early on a record that cannot be placed in the table."""
+    absent = [key for key in REQUIRED if _missing(record.get(key))]
+    if absent:
+        name = record.get("name", f"#{index}")
+        raise ValueError(f"Result record {name!r} (position {index}) lacks required keys {absent}")
+    if record["role"] not in ROLES:
+        raise ValueError(
+            f"Result record {record['name']!r} has unknown role {record['role']!r}; choose one of {list(ROLES)}"
+        )
+    if record["role"] == "student" and _missing(record.get("tau")):
+        raise ValueError(f"Student record {record['name']!r} lacks its threshold 'tau'")
+
+
+def results_table(records: Iterable[Mapping[str, object]]) -> pd.DataFrame:
+    """Put every model in one table, teacher first, then baselines, then students by tau."""
+    records = list(records)
+    for index, record in enumerate(records):
+        _check_record(index, record)
+
+    def order(item: tuple[int, Mapping[str, object]]) -> tuple[int, float, int]:
+        index, record = item
+        rank = ROLES.index(str(record["role"]))
+        tau = float(record["tau"]) if record["role"] == "student" else 0.0  # type: ignore[arg-type]
+        return rank, tau, index
+
+    ordered = [record for _, record in sorted(enumerate(records), key=order)]
+    rows = [
+        {key: (None if _missing(record.get(key)) else record.get(key)) for key in COLUMNS}
+        for record in ordered
+    ]
+    table = pd.DataFrame(rows, columns=list(COLUMNS))
+    for column in _TEXT_COLUMNS:
+        table[column] = table[column].astype(str)
+    for column in _NUMERIC_COLUMNS:
+        table[column] = pd.to_numeric(table[column], errors="raise").astype(float)
+    return table
+
+
+def _fixed(digits: int) -> Callable[[float], str]:
+    """Make a formatter with a fixed number of decimals for one column."""
+    return lambda value: f"{value:.{digits}f}"
+
+
+_FORMATS: dict[str, Callable[[float], str]] = {
+    "tau": _fixed(2),
+    "test_map": _fixed(2),
+    "best_val_map": _fixed(2),
+    "best_epoch": lambda value: str(int(round(value))),
+    "pseudo_pos_per_image": _fixed(2),
+    "pseudo_precision": _fixed(3),
+    "pseudo_recall": _fixed(3),
+    "pseudo_f1": _fixed(3),
+}
+MISSING_MARK = "–"
+
+
+def _cell(column: str, value: object) -> str:
+    """Render one value so the Markdown stays readable and a pipe cannot break a row."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return MISSING_MARK
+    if column in _FORMATS:
+        return _FORMATS[column](float(value))  # type: ignore[arg-type]
+    return str(value).replace("|", "\\|")
+
+
+def results_markdown(table: pd.DataFrame) -> str:
+    """Render the results table as GitHub Markdown for the report, without extra packages."""
+    columns = list(table.columns)
+    header = "| " + " | ".join(columns) + " |"
+    align = "|" + "|".join("---" if c in _TEXT_COLUMNS else "---:" for c in columns) + "|"
+    body = [
+        "| " + " | ".join(_cell(c, row[c]) for c in columns) + " |"
+        for _, row in table.iterrows()
+    ]
+    return "\n".join([header, align, *body]) + "\n"
+
+
+def _students(table: pd.DataFrame, column: str) -> pd.DataFrame:
+    """Pick the student rows with a value to plot, or say why there are none."""
+    students = table[table["role"] == "student"]
+    if students.empty:
+        raise ValueError("No student rows (role 'student') in the results table; nothing to plot against tau")
+    students = students.dropna(subset=["tau", column]).sort_values("tau")
+    if students.empty:
+        raise ValueError(f"No student row has both 'tau' and '{column}'; nothing to plot against tau")
+    return students
+
+
+def _new_axes() -> tuple[Figure, Axes]:
+    """Make a small stand-alone figure that does not touch pyplot's global state."""
+    figure = Figure(figsize=FIGSIZE, dpi=DPI, layout="tight")
+    return figure, figure.add_subplot()
+
+
+def _plot_curve(axes: Axes, taus: list[float], values: list[float], label: str) -> None:
+    """Draw the per-tau curve with each point labelled, as in the paper's figure."""
+    axes.plot(taus, values, marker="o", linestyle="-", color=_STUDENT_COLOUR, label=label)
+    for tau, value in zip(taus, values):
+        axes.annotate(
+            f"{value:.2f}", (tau, value), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=8
+        )
+    axes.set_xticks(taus)
+    if len(taus) == 1:
+        axes.set_xlim(taus[0] - 0.05, taus[0] + 0.05)
+    axes.set_xlabel("threshold τ")
+    axes.grid(True, alpha=0.4)
+
+
+def _references(table: pd.DataFrame, reference_losses: list[str] | None) -> list[tuple[str, float]]:
+    """List the horizontal lines of figure 1a: teacher(s) first, then the chosen baselines."""
+    lines = [
+        (f"{loss_label(row.loss)} teacher", float(row.test_map))
+        for row in table[table["role"] == "teacher"].itertuples()
+    ]
+    baselines = table[table["role"] == "baseline"]
+    if reference_losses is not None:
+        wanted = [loss.lower() for loss in reference_losses]
+        absent = sorted(set(wanted) - set(baselines["loss"].str.lower()))
+        if absent:
+            warnings.warn(f"No baseline trained with losses {absent}; their reference lines are left out", stacklevel=3)
+        baselines = baselines[baselines["loss"].str.lower().isin(wanted)]
+    lines += [(loss_label(row.loss), float(row.test_map)) for row in baselines.itertuples()]
+    return lines
+
+
+def plot_map_against_tau(
+    table: pd.DataFrame,
+    reference_losses: list[str] | None = None,
+    title: str = "Student test mAP against pseudo-label threshold",
+) -> Figure:
+    """Draw figure 1a: student mAP per tau against the teacher and baseline mAPs."""
+    students = _students(table, "test_map")
+    figure, axes = _new_axes()
+    _plot_curve(axes, students["tau"].tolist(), students["test_map"].tolist(), "student (pseudo labels)")
+    for number, (label, value) in enumerate(_references(table, reference_losses)):
+        axes.axhline(
+            value,
+            color=_REFERENCE_COLOURS[number % len(_REFERENCE_COLOURS)],
+            linestyle=_REFERENCE_STYLES[number % len(_REFERENCE_STYLES)],
+            linewidth=1.5,
+            label=label,
+        )
+    axes.set_ylabel("test mAP (%)")
+    axes.set_title(title)
+    axes.legend(fontsize=8, loc="best")
+    return figure
+
+
+def plot_positives_against_tau(
+    table: pd.DataFrame,
+    ground_truth_positives: float,
+    title: str = "Positives per image in the pseudo labels",
+) -> Figure:
+    """Draw figure 1b: how many positives each tau keeps, against the true label density."""
+    if not math.isfinite(ground_truth_positives):
+        raise ValueError(f"ground_truth_positives must be a finite number, got {ground_truth_positives!r}")
+    students = _students(table, "pseudo_pos_per_image")
+    figure, axes = _new_axes()
+    _plot_curve(axes, students["tau"].tolist(), students["pseudo_pos_per_image"].tolist(), "pseudo labels")
+    axes.axhline(
+        ground_truth_positives,
+        color=_REFERENCE_COLOURS[0],
+        linestyle="--",
+        linewidth=1.5,
+        label=f"ground truth ({ground_truth_positives:.2f})",
+    )
+    axes.set_ylabel("positives per image")
+    axes.set_title(title)
+    axes.legend(fontsize=8, loc="best")
+    return figure
