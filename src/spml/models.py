@@ -1,0 +1,98 @@
+"""Backbones with a multi-label head, built by name so configuration picks the model."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch import nn
+
+ModelBuilder = Callable[..., nn.Module]
+_REGISTRY: dict[str, ModelBuilder] = {}
+
+
+def register(name: str) -> Callable[[ModelBuilder], ModelBuilder]:
+    """Make a builder reachable from configuration under `name`."""
+
+    def decorator(builder: ModelBuilder) -> ModelBuilder:
+        _REGISTRY[name] = builder
+        return builder
+
+    return decorator
+
+
+def available_models() -> list[str]:
+    """List the names configuration may use, for error messages and docs."""
+    return sorted(_REGISTRY)
+
+
+def build_model(name: str, num_classes: int, **options: object) -> nn.Module:
+    """Build a model whose forward returns one logit per class."""
+    if name not in _REGISTRY:
+        raise ValueError(
+            f"Unknown model '{name}' (parameter model.name); choose one of {available_models()}"
+        )
+    return _REGISTRY[name](num_classes=num_classes, **options)
+
+
+def _conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1, bias=False),
+        nn.BatchNorm2d(out_channels),
+        nn.ReLU(inplace=True),
+    )
+
+
+@register("small_cnn")
+def small_cnn(num_classes: int, width: int = 16) -> nn.Module:
+    """A four-stage CNN that trains the demo study in seconds per epoch on a CPU."""
+    channels = [width, 2 * width, 4 * width, 8 * width]
+    return nn.Sequential(
+        _conv_block(3, channels[0]),
+        nn.MaxPool2d(2),
+        _conv_block(channels[0], channels[1]),
+        nn.MaxPool2d(2),
+        _conv_block(channels[1], channels[2]),
+        nn.MaxPool2d(2),
+        _conv_block(channels[2], channels[3]),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(channels[3], num_classes),
+    )
+
+
+def _torchvision_resnet(
+    arch: str, num_classes: int, weights_path: str | None, random_init: bool
+) -> nn.Module:
+    """Build a torchvision ResNet whose ImageNet weights come from a local file, never the hub."""
+    import torchvision
+
+    model = getattr(torchvision.models, arch)(weights=None)
+    if weights_path:
+        path = Path(weights_path)
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"ImageNet weights for {arch} not found at {path} (parameter model.weights_path)"
+            )
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        model.load_state_dict(state)
+    elif not random_init:
+        raise ValueError(
+            f"No ImageNet weights for {arch}: set model.weights_path to a local .pth file "
+            "or model.random_init: true to train from scratch"
+        )
+    model.fc = nn.Linear(model.fc.in_features, num_classes)
+    return model
+
+
+@register("resnet18")
+def resnet18(num_classes: int, weights_path: str | None = None, random_init: bool = False) -> nn.Module:
+    """ResNet-18, a cheap stand-in for ResNet-50 on small real data."""
+    return _torchvision_resnet("resnet18", num_classes, weights_path, random_init)
+
+
+@register("resnet50")
+def resnet50(num_classes: int, weights_path: str | None = None, random_init: bool = False) -> nn.Module:
+    """ResNet-50, the backbone of every published SPML number."""
+    return _torchvision_resnet("resnet50", num_classes, weights_path, random_init)

@@ -1,0 +1,149 @@
+"""Label tables and the train-select-test recipe every model of the study follows."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from spml import losses, models
+from spml.data import LabelledImages
+from spml.training import EpochReport, TrainSettings, evaluate, fit
+
+log = logging.getLogger(__name__)
+
+META_COLUMNS = ("image_id", "file_name", "split")
+
+
+def label_table(
+    image_ids: list[int],
+    file_names: list[str],
+    category_names: list[str],
+    matrix: np.ndarray,
+    split: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """One row per image: its id, file, split and one column per category."""
+    clashes = sorted(set(category_names) & set(META_COLUMNS))
+    if clashes:
+        raise ValueError(f"Category names {clashes} clash with the label table's own columns")
+    table = pd.DataFrame({"image_id": np.asarray(image_ids, dtype=np.int64), "file_name": file_names})
+    if split is not None:
+        table["split"] = split
+    values = pd.DataFrame(np.asarray(matrix), columns=list(category_names))
+    return pd.concat([table, values], axis=1)
+
+
+def category_columns(table: pd.DataFrame) -> list[str]:
+    """The category columns, in the data set's category order."""
+    return [column for column in table.columns if column not in META_COLUMNS]
+
+
+def label_matrix(table: pd.DataFrame, dtype: type = np.float32) -> np.ndarray:
+    """The N x C matrix behind a label table."""
+    return table[category_columns(table)].to_numpy(dtype=dtype)
+
+
+def check_aligned(table: pd.DataFrame, reference: pd.DataFrame, name: str, reference_name: str) -> None:
+    """Refuse to pair tables whose rows or categories differ (e.g. from another data set)."""
+    if category_columns(table) != category_columns(reference):
+        raise ValueError(
+            f"{name} and {reference_name} have different category columns: "
+            f"{category_columns(table)[:5]}... vs {category_columns(reference)[:5]}..."
+        )
+    if not np.array_equal(table["image_id"].to_numpy(), reference["image_id"].to_numpy()):
+        raise ValueError(
+            f"{name} ({len(table)} rows) and {reference_name} ({len(reference)} rows) "
+            "do not list the same images in the same order"
+        )
+
+
+def rows_of_split(table: pd.DataFrame, split: str) -> np.ndarray:
+    """Row positions of one split (train or val) in a table of train2014."""
+    return np.flatnonzero(table["split"].to_numpy() == split)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Who a model is in the study: what it learns from and how it is named and tracked."""
+
+    name: str
+    role: str
+    loss: str
+    loss_options: Mapping[str, Any] = field(default_factory=dict)
+    tau: float | None = None
+
+    @property
+    def slug(self) -> str:
+        """A file-safe version of the name."""
+        return "".join(c if c.isalnum() else "_" for c in self.name).strip("_")
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    """What training hands back to the catalog."""
+
+    state: dict[str, torch.Tensor]
+    metrics: dict[str, Any]
+
+
+def _fingerprint(*parts: object, arrays: tuple[np.ndarray | torch.Tensor, ...] = ()) -> str:
+    """A digest of everything a checkpoint depends on, so stale ones are never resumed."""
+    digest = hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode())
+    for array in arrays:
+        values = array.numpy() if isinstance(array, torch.Tensor) else np.asarray(array)
+        digest.update(str(values.shape).encode())
+        sample = values[:: max(1, len(values) // 256)]  # a strided sample keeps big image sets cheap
+        digest.update(np.ascontiguousarray(sample).tobytes())
+    return digest.hexdigest()
+
+
+def train_and_test(
+    spec: ModelSpec,
+    train: LabelledImages,
+    val: LabelledImages,
+    test: LabelledImages,
+    model_config: Mapping[str, Any],
+    settings: TrainSettings,
+    *,
+    checkpoint_dir: str | Path | None = None,
+    on_epoch_end: Callable[[EpochReport], None] | None = None,
+) -> TrainedModel:
+    """Train one model, select its epoch on clean validation mAP and measure test mAP."""
+    loss_fn = losses.build(
+        spec.loss, num_samples=len(train), num_classes=train.num_classes, **dict(spec.loss_options)
+    )
+    torch.manual_seed(settings.seed)
+    model = models.build_model(
+        model_config["name"], train.num_classes, **dict(model_config.get("options") or {})
+    )
+    fingerprint = _fingerprint(
+        asdict(spec), dict(model_config), asdict(settings),
+        arrays=(train.targets, val.targets, train.images, val.images),
+    )
+    checkpoint = Path(checkpoint_dir) / f"{spec.slug}.ckpt" if checkpoint_dir else None
+    result = fit(
+        model, loss_fn, train, val, settings,
+        label=spec.name, on_epoch_end=on_epoch_end,
+        checkpoint_path=checkpoint, fingerprint=fingerprint,
+    )
+    test_map = evaluate(model, test, settings.eval_batch_size, settings.device)
+    log.info("%s: test mAP %.2f (epoch %d selected)", spec.name, test_map, result.best_epoch)
+    metrics = {
+        "name": spec.name,
+        "role": spec.role,
+        "loss": spec.loss,
+        "tau": spec.tau,
+        "test_map": test_map,
+        "best_val_map": result.best_val_map,
+        "best_epoch": result.best_epoch,
+        "history": [asdict(report) for report in result.history],
+    }
+    return TrainedModel(state=result.best_state, metrics=metrics)

@@ -1,0 +1,56 @@
+"""One MLflow run per trained model, with the same names everywhere so runs line up."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import mlflow
+
+from spml.training import EpochReport
+
+def run_params(
+    role: str,
+    loss: str,
+    tau: float | None,
+    training: Mapping[str, Any],
+    model: Mapping[str, Any],
+    dataset: str,
+    loss_options: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The parameters every model run logs, so the compare view lines them up."""
+    params = {
+        "role": role,
+        "loss": loss,
+        "tau": "" if tau is None else tau,
+        "seed": training["seed"],
+        "lr": training["lr"],
+        "batch_size": training["batch_size"],
+        "epochs": training["epochs"],
+        "model": model["name"],
+        "dataset": dataset,
+    }
+    params.update({f"loss.{key}": value for key, value in (loss_options or {}).items()})
+    return params
+
+
+@contextlib.contextmanager
+def model_run(name: str, params: Mapping[str, Any]) -> Iterator[None]:
+    """A run for one model, nested under the study's run when kedro-mlflow opened one."""
+    with mlflow.start_run(run_name=name, nested=mlflow.active_run() is not None):
+        mlflow.log_params(dict(params))
+        yield
+
+
+def log_epoch(report: EpochReport) -> None:
+    """Record an epoch as soon as it ends, so an interrupted run has already told its story."""
+    mlflow.log_metrics(
+        {"train_loss": report.train_loss, "val_map": report.val_map, "epoch_seconds": report.seconds},
+        step=report.epoch,
+    )
+
+
+def log_final(metrics: Mapping[str, Any]) -> None:
+    """Record the selected model's numbers (test mAP and, for students, pseudo-label quality)."""
+    mlflow.log_metrics({key: float(value) for key, value in metrics.items() if value is not None})

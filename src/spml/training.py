@@ -1,0 +1,248 @@
+"""The one training loop behind the teacher, the baselines and every student."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from spml.atomic import atomic_path
+from spml.data import LabelledImages, normalise, ordered_batches, random_flip, shuffled_batches
+from spml.metrics import mean_average_precision
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Optimisation settings shared by every model of a study."""
+
+    epochs: int
+    lr: float
+    batch_size: int
+    seed: int
+    eval_batch_size: int = 256
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "eval_batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"Parameter {name} must be a positive integer, got {value!r}")
+        if not isinstance(self.lr, int | float) or not np.isfinite(self.lr) or self.lr <= 0:
+            raise ValueError(f"Parameter lr must be a positive number, got {self.lr!r}")
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> TrainSettings:
+        """Build from the `training` parameters, naming any key that is not a setting."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(config) - known)
+        if unknown:
+            raise ValueError(f"Unknown training parameter(s) {unknown}; valid: {sorted(known)}")
+        return cls(**config)
+
+
+@dataclass
+class EpochReport:
+    """What one epoch taught us, logged and tracked as it happens."""
+
+    epoch: int
+    train_loss: float
+    val_map: float
+    seconds: float
+
+
+@dataclass
+class FitResult:
+    """The selected model and the history that selected it."""
+
+    best_state: dict[str, torch.Tensor]
+    best_epoch: int
+    best_val_map: float
+    history: list[EpochReport] = field(default_factory=list)
+
+
+def resolve_device(name: str) -> torch.device:
+    """Use the GPU when one is there and the configuration says auto."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+@torch.no_grad()
+def predict(
+    model: nn.Module, images: torch.Tensor, batch_size: int = 256, device: str = "auto"
+) -> np.ndarray:
+    """Class probabilities under the evaluation transform (no flip), in data order."""
+    target = resolve_device(device)
+    model.to(target).eval()
+    outputs = []
+    for index in ordered_batches(len(images), batch_size):
+        batch = normalise(images[index].to(target, non_blocking=True))
+        outputs.append(torch.sigmoid(model(batch)).float().cpu())
+    return torch.cat(outputs).numpy() if outputs else np.zeros((0, 0), dtype=np.float32)
+
+
+def evaluate(model: nn.Module, data: LabelledImages, batch_size: int, device: str) -> float:
+    """mAP on fully labelled data, the model-selection and test criterion."""
+    return mean_average_precision(predict(model, data.images, batch_size, device), data.targets.numpy())
+
+
+def _optimiser(model: nn.Module, loss: nn.Module, lr: float) -> torch.optim.Optimizer:
+    """Adam over the model, plus the loss's own parameters at their own learning rate."""
+    groups = [{"params": list(model.parameters()), "lr": lr}]
+    loss_params = [p for p in loss.parameters() if p.requires_grad]
+    if loss_params:
+        groups.append({"params": loss_params, "lr": lr * getattr(loss, "lr_multiplier", 1.0)})
+    return torch.optim.Adam(groups)
+
+
+def _train_epoch(
+    model: nn.Module,
+    loss: nn.Module,
+    optimiser: torch.optim.Optimizer,
+    train: LabelledImages,
+    settings: TrainSettings,
+    generator: torch.Generator,
+    epoch: int,
+    label: str,
+) -> float:
+    """One pass over the training data; returns the mean batch loss."""
+    device = resolve_device(settings.device)
+    model.train()
+    loss.train()
+    total, steps = 0.0, 0
+    batches = list(shuffled_batches(len(train), settings.batch_size, generator))
+    bar = tqdm(batches, desc=f"{label} epoch {epoch}/{settings.epochs}", leave=False, mininterval=1.0)
+    for step, index in enumerate(bar, start=1):
+        images = random_flip(train.images[index], generator).to(device, non_blocking=True)
+        targets = train.targets[index].to(device, non_blocking=True)
+        value = loss(model(normalise(images)), targets, index=index.to(device), epoch=epoch)
+        if not torch.isfinite(value):
+            raise FloatingPointError(
+                f"{label}: loss became {value.item()} at epoch {epoch}, step {step}; "
+                "the last good checkpoint is kept"
+            )
+        optimiser.zero_grad(set_to_none=True)
+        value.backward()
+        optimiser.step()
+        total += value.item()
+        steps += 1
+        bar.set_postfix(loss=f"{total / steps:.4f}", refresh=False)
+    return total / max(steps, 1)
+
+
+def fit(
+    model: nn.Module,
+    loss: nn.Module,
+    train: LabelledImages,
+    val: LabelledImages,
+    settings: TrainSettings,
+    *,
+    label: str = "model",
+    on_epoch_end: Callable[[EpochReport], None] | None = None,
+    checkpoint_path: str | Path | None = None,
+    fingerprint: str = "",
+) -> FitResult:
+    """Train, keep the epoch with the best clean validation mAP, checkpoint after every epoch."""
+    if settings.batch_size > len(train):
+        raise ValueError(
+            f"Parameter batch_size={settings.batch_size} is larger than the {len(train)} training images"
+        )
+    device = resolve_device(settings.device)
+    model.to(device)
+    loss.to(device)
+    optimiser = _optimiser(model, loss, settings.lr)
+    generator = torch.Generator().manual_seed(settings.seed)
+    result = FitResult(best_state={}, best_epoch=0, best_val_map=float("-inf"))
+    first_epoch = 1
+    if checkpoint_path is not None and Path(checkpoint_path).exists():
+        first_epoch = _resume(
+            Path(checkpoint_path), fingerprint, model, loss, optimiser, generator, result, label
+        )
+    for epoch in range(first_epoch, settings.epochs + 1):
+        started = time.perf_counter()
+        train_loss = _train_epoch(model, loss, optimiser, train, settings, generator, epoch, label)
+        val_map = evaluate(model, val, settings.eval_batch_size, settings.device)
+        report = EpochReport(epoch, train_loss, val_map, time.perf_counter() - started)
+        result.history.append(report)
+        if val_map > result.best_val_map:
+            result.best_epoch, result.best_val_map = epoch, val_map
+            result.best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        log.info(
+            "%s epoch %d/%d: train_loss %.4f, val mAP %.2f (best %.2f at epoch %d), %.1fs",
+            label, epoch, settings.epochs, train_loss, val_map,
+            result.best_val_map, result.best_epoch, report.seconds,
+        )
+        if checkpoint_path is not None:
+            _save_checkpoint(
+                Path(checkpoint_path), fingerprint, model, loss, optimiser, generator, result, epoch
+            )
+        if on_epoch_end is not None:
+            on_epoch_end(report)
+    model.load_state_dict(result.best_state)
+    return result
+
+
+def _save_checkpoint(
+    path: Path,
+    fingerprint: str,
+    model: nn.Module,
+    loss: nn.Module,
+    optimiser: torch.optim.Optimizer,
+    generator: torch.Generator,
+    result: FitResult,
+    epoch: int,
+) -> None:
+    """Everything needed to continue after a kill, written so a kill never truncates it."""
+    state = {
+        "fingerprint": fingerprint,
+        "epoch": epoch,
+        "model": model.state_dict(),
+        "loss": loss.state_dict(),
+        "optimiser": optimiser.state_dict(),
+        "generator": generator.get_state(),
+        "best_state": result.best_state,
+        "best_epoch": result.best_epoch,
+        "best_val_map": result.best_val_map,
+        "history": [asdict(report) for report in result.history],
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as temporary:
+        torch.save(state, temporary)
+
+
+def _resume(
+    path: Path,
+    fingerprint: str,
+    model: nn.Module,
+    loss: nn.Module,
+    optimiser: torch.optim.Optimizer,
+    generator: torch.Generator,
+    result: FitResult,
+    label: str,
+) -> int:
+    """Restore a checkpoint of the same inputs and return the first epoch still to train."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if state.get("fingerprint") != fingerprint:
+        log.info("%s: %s was made from other inputs or parameters; training afresh", label, path)
+        return 1
+    model.load_state_dict(state["model"])
+    loss.load_state_dict(state["loss"])
+    optimiser.load_state_dict(state["optimiser"])
+    generator.set_state(state["generator"])
+    result.best_state = copy.deepcopy(state["best_state"])
+    result.best_epoch = int(state["best_epoch"])
+    result.best_val_map = float(state["best_val_map"])
+    result.history = [EpochReport(**report) for report in state["history"]]
+    log.info("%s: resuming from %s after epoch %d", label, path, state["epoch"])
+    return int(state["epoch"]) + 1
