@@ -1,0 +1,61 @@
+"""Project CLI: Kedro's own `run`, also accepting `--params key:value` and failing cleanly."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import click
+from kedro.framework.cli.project import run as kedro_run
+from kedro.framework.cli.utils import _split_params, split_string
+
+
+def normalise_param_items(items: list[str]) -> list[str]:
+    """Rewrite `key:value` items as `key=value`; items that already use `=` are kept as typed."""
+    normalised = []
+    for item in items:
+        key, colon, value = item.partition(":")
+        normalised.append(item if "=" in item or not colon else f"{key.strip()}={value}")
+    return normalised
+
+
+def split_params(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """Kedro's `--params` parser, fed with both the `key=value` and the `key:value` forms."""
+    if isinstance(value, dict) or not value:
+        return _split_params(ctx, param, value)
+    return _split_params(ctx, param, ",".join(normalise_param_items(split_string(ctx, param, value))))
+
+
+def _study_run_command() -> click.Command:
+    """Kedro's `run` with our `--params` parser and one readable line when a run fails."""
+    command = copy.copy(kedro_run)
+    command.params = []
+    for option in kedro_run.params:
+        if option.name == "params":
+            option = copy.copy(option)
+            option.callback = split_params
+            option.help = "Parameters as key=value or key:value pairs, comma separated."
+        command.params.append(option)
+
+    def callback(**kwargs: Any) -> Any:
+        if kwargs.get("pipeline"):  # the documented `--pipeline NAME`, without Kedro's deprecation
+            kwargs["pipelines"] = [kwargs.pop("pipeline"), *kwargs["pipelines"]]
+            kwargs["pipeline"] = None
+        try:
+            return kedro_run.callback(**kwargs)
+        except click.ClickException:
+            raise
+        except Exception as error:  # noqa: BLE001 - turned into a clean, non-zero exit
+            raise click.ClickException(f"{type(error).__name__}: {error}") from error
+
+    command.callback = callback
+    return command
+
+
+@click.group(name="spml")
+def cli() -> None:
+    """Commands of the spml-pseudo-labels project."""
+
+
+run = _study_run_command()
+cli.add_command(run, "run")

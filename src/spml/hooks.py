@@ -1,0 +1,79 @@
+"""Session hooks: shape the pipelines from parameters, make the demo data, check inputs early."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from kedro.framework.hooks import hook_impl
+from kedro.io import DataCatalog
+from kedro.pipeline import Pipeline
+
+log = logging.getLogger(__name__)
+
+RAW_INPUTS = ("coco_train_instances", "coco_test_instances", "coco_train_images", "coco_test_images")
+
+
+class StudyDesignHooks:
+    """Build the pipelines for this session's thresholds and baselines (e.g. `--params tau=0.65`)."""
+
+    @hook_impl
+    def after_context_created(self, context: Any) -> None:
+        from spml.pipelines.design import design_from_parameters, use_design
+
+        use_design(design_from_parameters(context.params))
+
+
+class StudyInputsHooks:
+    """Before any node runs: generate the demo if it is due, then insist every input exists."""
+
+    def __init__(self) -> None:
+        self._params: dict[str, Any] = {}
+
+    @hook_impl
+    def after_context_created(self, context: Any) -> None:
+        self._params = dict(context.params)
+
+    @hook_impl
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Pipeline, catalog: DataCatalog) -> None:
+        if set(RAW_INPUTS) & pipeline.inputs():
+            self._generate_demo_if_due()
+        missing = [
+            name for name in sorted(pipeline.inputs())
+            if not name.startswith("params:") and name != "parameters" and not catalog.exists(name)
+        ]
+        if missing:
+            raise MissingInputsError(missing, catalog)
+
+    def _generate_demo_if_due(self) -> None:
+        """The demo is made on first use, only at its own root, never over a user's data."""
+        demo = self._params.get("demo") or {}
+        data_root = self._params.get("data_root")
+        if not demo.get("generate") or Path(str(data_root)).resolve() != Path(str(demo["root"])).resolve():
+            return
+        from spml.demo import ensure_demo_coco
+
+        options = {key: demo[key] for key in ("seed", "n_train", "n_test", "image_size") if key in demo}
+        ensure_demo_coco(demo["root"], **options)
+
+
+class MissingInputsError(RuntimeError):
+    """Names each missing dataset and where it would come from, before any training starts."""
+
+    def __init__(self, missing: list[str], catalog: DataCatalog) -> None:
+        lines = [f"  - {name}: {_where(name, catalog)}" for name in missing]
+        super().__init__(
+            "These inputs of the requested pipeline do not exist yet:\n" + "\n".join(lines)
+            + "\nRun the pipelines that produce them first (e.g. `kedro run` for the whole study, "
+            "or `kedro run --pipeline teacher`)."
+        )
+
+
+def _where(name: str, catalog: DataCatalog) -> str:
+    """The dataset's location, as the catalog describes it."""
+    try:
+        description = catalog.get(name)._describe()  # noqa: SLF001 - only for the message
+    except Exception:  # noqa: BLE001 - a message helper must not hide the real error
+        return "not in the catalog"
+    return str(description.get("filepath") or description.get("path") or description)

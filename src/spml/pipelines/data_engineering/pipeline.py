@@ -1,0 +1,29 @@
+"""data_engineering: COCO instances -> label tables and decoded images."""
+
+from kedro.pipeline import Pipeline, node
+
+from .nodes import build_label_tables, decode_split_images
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    """Wire the protocol: tables first, then the images they list."""
+    return Pipeline([
+        node(
+            build_label_tables,
+            inputs=["coco_train_instances", "coco_test_instances", "params:protocol"],
+            outputs=["full_labels", "observed_labels", "test_labels", "dataset_stats"],
+            name="build_label_tables",
+        ),
+        node(
+            decode_split_images,
+            inputs=["coco_train_images", "full_labels", "params:image_size"],
+            outputs="train_images",
+            name="decode_train_images",
+        ),
+        node(
+            decode_split_images,
+            inputs=["coco_test_images", "test_labels", "params:image_size"],
+            outputs="test_images",
+            name="decode_test_images",
+        ),
+    ])

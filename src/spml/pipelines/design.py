@@ -1,0 +1,70 @@
+"""The study's shape (thresholds, baselines) read from parameters, so the graph follows conf/."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kedro.config import OmegaConfigLoader
+from kedro.framework.project import PACKAGE_NAME, pipelines, settings
+
+from spml import losses
+from spml.pseudo import tau_slug, validate_tau
+
+
+@dataclass(frozen=True)
+class StudyDesign:
+    """Which students and baselines the pipelines contain."""
+
+    taus: tuple[float, ...]
+    baselines: tuple[str, ...]
+
+
+_current: StudyDesign | None = None
+
+
+def design_from_parameters(params: Mapping[str, Any]) -> StudyDesign:
+    """Read `taus` (or a single `tau` given on the command line) and `baselines`."""
+    if params.get("tau") is not None:
+        taus = (validate_tau(params["tau"], "tau"),)
+    else:
+        grid = params.get("taus")
+        if not isinstance(grid, list | tuple) or not grid:
+            raise ValueError(f"Parameter taus must be a non-empty list of thresholds, got {grid!r}")
+        taus = tuple(sorted({validate_tau(tau, "taus") for tau in grid}))
+    if len({tau_slug(tau) for tau in taus}) != len(taus):
+        raise ValueError(f"Parameter taus has thresholds equal to 4 decimals: {list(taus)}")
+    baselines = tuple(params.get("baselines") or {})
+    unknown = sorted(set(baselines) - set(losses.available_losses()))
+    if unknown:
+        raise ValueError(
+            f"Unknown loss(es) {unknown} in parameter baselines; valid: {losses.available_losses()}"
+        )
+    return StudyDesign(taus, baselines)
+
+
+def _design_from_conf() -> StudyDesign:
+    """Outside a session (kedro viz, imports), read the design from the project's conf/."""
+    loader = OmegaConfigLoader(
+        conf_source=str(Path.cwd() / settings.CONF_SOURCE),
+        env=os.environ.get("KEDRO_ENV"),
+        **settings.CONFIG_LOADER_ARGS,
+    )
+    return design_from_parameters(loader["parameters"])
+
+
+def current_design() -> StudyDesign:
+    """The design of the running session, else the configured one."""
+    return _current or _design_from_conf()
+
+
+def use_design(design: StudyDesign) -> None:
+    """Adopt a session's design, making Kedro rebuild the pipelines if it changed."""
+    global _current
+    if design != _current:
+        _current = design
+        if PACKAGE_NAME:
+            pipelines.configure(f"{PACKAGE_NAME}.pipeline_registry")

@@ -1,0 +1,53 @@
+"""Shared fixtures: a throw-away copy of the project with a tiny study configuration."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+# Small enough for CI on two cores, big enough that every stage does real work.
+TINY_PARAMETERS = {
+    "demo": {"n_train": 300, "n_test": 120, "image_size": 32},
+    "image_size": 32,
+    "model": {"name": "small_cnn", "options": {"width": 8}},
+    "training": {"epochs": 2, "batch_size": 32, "eval_batch_size": 128},
+    "taus": [0.3, 0.5],
+}
+
+
+@pytest.fixture
+def tiny_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of conf/ and pyproject.toml whose local env makes the study tiny."""
+    project = tmp_path / "project"
+    project.mkdir()
+    shutil.copy(PROJECT_ROOT / "pyproject.toml", project)
+    (project / "src").mkdir()  # the package itself is imported from the installed project
+    shutil.copytree(PROJECT_ROOT / "conf", project / "conf", ignore=shutil.ignore_patterns("local"))
+    (project / "conf" / "local").mkdir()
+    (project / "conf" / "local" / "parameters.yml").write_text(yaml.safe_dump(TINY_PARAMETERS))
+    for layer in ("01_raw", "03_primary", "05_model_input", "06_models", "07_model_output", "08_reporting"):
+        (project / "data" / layer).mkdir(parents=True)
+    monkeypatch.chdir(project)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{project / 'mlflow.db'}")
+    monkeypatch.setenv("KEDRO_DISABLE_TELEMETRY", "1")
+    return project
+
+
+def kedro(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run the kedro CLI in `project` as a user would, capturing what it prints."""
+    return subprocess.run(
+        [sys.executable, "-m", "kedro", *args],
+        cwd=project,
+        env={**os.environ, "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )

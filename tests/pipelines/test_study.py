@@ -1,0 +1,97 @@
+"""The whole study through a real KedroSession, then the user's one-student command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+from kedro.framework.session import KedroSession
+from kedro.framework.startup import bootstrap_project
+from PIL import Image
+
+from tests.conftest import kedro
+
+EXPERIMENT = "spml-pseudo-labels"
+
+
+def _model_runs(project: Path) -> pd.DataFrame:
+    """Every per-model MLflow run of the project's store (the study runs carry no role)."""
+    mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
+    runs = mlflow.search_runs(experiment_names=[EXPERIMENT])
+    return runs[runs["params.role"].notna()].reset_index(drop=True)
+
+
+@pytest.fixture
+def finished_study(tiny_project: Path) -> Path:
+    """The default pipeline run once on the tiny project."""
+    bootstrap_project(tiny_project)
+    with KedroSession.create(project_path=tiny_project) as session:
+        session.run()
+    return tiny_project
+
+
+def test_study_writes_figures_table_and_one_run_per_model(finished_study: Path) -> None:
+    reports = finished_study / "data" / "08_reporting"
+    for figure in ("fig1a_map_against_tau.png", "fig1b_positives_against_tau.png"):
+        with Image.open(reports / figure) as image:
+            assert image.size[0] > 300 and image.size[1] > 200
+
+    results = pd.read_csv(reports / "results.csv")
+    assert list(results["name"]) == [
+        "teacher (em)", "baseline an", "baseline bce", "student tau=0.3", "student tau=0.5"
+    ]
+    assert results["test_map"].between(0, 100).all()
+    students = results[results["role"] == "student"]
+    # A higher threshold keeps fewer positives: the pseudo labels must reflect that.
+    assert students["pseudo_pos_per_image"].iloc[0] >= students["pseudo_pos_per_image"].iloc[1]
+    markdown = (reports / "results.md").read_text()
+    assert all(name in markdown for name in results["name"])
+
+    runs = _model_runs(finished_study)
+    assert sorted(runs["tags.mlflow.runName"]) == sorted(results["name"])
+    for column in ("role", "loss", "tau", "seed", "lr", "batch_size", "epochs", "model", "dataset"):
+        assert runs[f"params.{column}"].notna().all(), column
+    assert runs["metrics.test_map"].notna().all()
+    student_runs = runs[runs["params.role"] == "student"]
+    for metric in ("pseudo_pos_per_image", "pseudo_precision", "pseudo_recall"):
+        assert student_runs[f"metrics.{metric}"].notna().all(), metric
+    client = mlflow.tracking.MlflowClient()
+    teacher_id = runs.loc[runs["params.role"] == "teacher", "run_id"].item()
+    assert [m.step for m in client.get_metric_history(teacher_id, "val_map")] == [1, 2]
+    study_run = mlflow.search_runs(experiment_names=[EXPERIMENT], filter_string="tags.mlflow.runName = '__default__'")
+    artifacts = {a.path for a in client.list_artifacts(study_run["run_id"].iloc[0])}
+    assert {"fig1a_map_against_tau.png", "results.csv", "results.md"} <= artifacts
+
+
+def test_one_student_for_any_tau_reuses_the_teacher(finished_study: Path) -> None:
+    teacher_versions = sorted((finished_study / "data/06_models/teacher.pt").iterdir())
+    result = kedro(finished_study, "run", "--pipeline", "student", "--params", "tau:0.4")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+    runs = _model_runs(finished_study)
+    new = runs[runs["params.tau"] == "0.4"]
+    assert list(new["tags.mlflow.runName"]) == ["student tau=0.4"]
+    assert (runs["params.role"] == "teacher").sum() == 1
+    assert sorted((finished_study / "data/06_models/teacher.pt").iterdir()) == teacher_versions
+    assert (finished_study / "data/07_model_output/student_metrics_tau_0_40.json").is_file()
+
+    same = kedro(finished_study, "run", "--pipeline", "student", "--params", "tau=0.4")
+    assert same.returncode == 0, same.stdout + same.stderr
+    assert (_model_runs(finished_study)["params.tau"] == "0.4").sum() == 2
+
+
+@pytest.mark.parametrize("value", ["1.5", "abc", "-0.1"])
+def test_bad_tau_stops_before_training_and_names_the_parameter(tiny_project: Path, value: str) -> None:
+    result = kedro(tiny_project, "run", "--pipeline", "student", "--params", f"tau:{value}")
+    assert result.returncode != 0
+    assert "tau" in result.stderr
+    assert "Running node" not in result.stdout + result.stderr
+
+
+def test_student_without_teacher_names_the_missing_dataset(tiny_project: Path) -> None:
+    result = kedro(tiny_project, "run", "--pipeline", "student", "--params", "tau=0.5")
+    assert result.returncode != 0
+    assert "teacher_probabilities" in result.stderr
+    assert "Running node" not in result.stdout + result.stderr
