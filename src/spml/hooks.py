@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,22 @@ class StudyDesignHooks:
         from spml.pipelines.design import design_from_parameters, use_design
 
         use_design(design_from_parameters(context.params))
+
+
+class StageTimingHooks:
+    """One log line per finished node with its wall time, so a long study shows where it is."""
+
+    def __init__(self) -> None:
+        self._started: dict[str, float] = {}
+
+    @hook_impl
+    def before_node_run(self, node: Any) -> None:
+        self._started[node.name] = time.perf_counter()
+
+    @hook_impl
+    def after_node_run(self, node: Any) -> None:
+        seconds = time.perf_counter() - self._started.pop(node.name, time.perf_counter())
+        log.info("Stage %s finished in %.1f s", node.name, seconds)
 
 
 class StudyInputsHooks:

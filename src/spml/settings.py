@@ -5,7 +5,7 @@ from pathlib import Path
 
 from kedro.config import OmegaConfigLoader
 
-from spml.hooks import StudyDesignHooks, StudyInputsHooks
+from spml.hooks import StageTimingHooks, StudyDesignHooks, StudyInputsHooks
 
 
 def default_tracking_uri() -> str:
@@ -13,7 +13,7 @@ def default_tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path.cwd() / 'mlflow.db'}"
 
 
-HOOKS = (StudyInputsHooks(), StudyDesignHooks())
+HOOKS = (StageTimingHooks(), StudyInputsHooks(), StudyDesignHooks())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {

@@ -117,9 +117,10 @@ def train_and_test(
     on_epoch_end: Callable[[EpochReport], None] | None = None,
 ) -> TrainedModel:
     """Train one model, select its epoch on clean validation mAP and measure test mAP."""
-    loss_fn = losses.build(
-        spec.loss, num_samples=len(train), num_classes=train.num_classes, **dict(spec.loss_options)
-    )
+    options = dict(spec.loss_options)
+    if "num_epochs" in losses.default_hparams(spec.loss):  # schedules span the actual training
+        options.setdefault("num_epochs", settings.epochs)
+    loss_fn = losses.build(spec.loss, num_samples=len(train), num_classes=train.num_classes, **options)
     torch.manual_seed(settings.seed)
     model = models.build_model(
         model_config["name"], train.num_classes, **dict(model_config.get("options") or {})

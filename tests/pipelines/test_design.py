@@ -1,0 +1,42 @@
+"""The study design (thresholds, baselines) shapes the registered pipelines."""
+
+from __future__ import annotations
+
+import pytest
+
+from spml.pipelines import design as design_module
+from spml.pipelines.baselines import create_pipeline as baselines_pipeline
+from spml.pipelines.design import StudyDesign, design_from_parameters
+from spml.pipelines.reporting import create_pipeline as reporting_pipeline
+from spml.pipelines.student import create_pipeline as student_pipeline
+
+GRID = {"taus": [0.75, 0.55, 0.65], "baselines": {"an": {}, "bce": {}}}
+
+
+def test_the_grid_is_sorted_and_a_command_line_tau_replaces_it() -> None:
+    assert design_from_parameters({**GRID, "tau": None}).taus == (0.55, 0.65, 0.75)
+    assert design_from_parameters({**GRID, "tau": "0.7"}).taus == (0.7,)
+
+
+@pytest.mark.parametrize(
+    "params, named",
+    [
+        ({**GRID, "tau": 1.0}, "tau"),
+        ({**GRID, "tau": "high"}, "tau"),
+        ({"taus": [0.5, 1.2], "baselines": {}}, "taus"),
+        ({"taus": [], "baselines": {}}, "taus"),
+        ({"taus": [0.5], "baselines": {"not_a_loss": {}}}, "baselines"),
+    ],
+)
+def test_bad_designs_name_the_parameter(params: dict, named: str) -> None:
+    with pytest.raises(ValueError, match=named):
+        design_from_parameters(params)
+
+
+def test_each_tau_gets_its_own_namespaced_student_and_the_report_reads_them(monkeypatch) -> None:
+    monkeypatch.setattr(design_module, "_current", StudyDesign((0.55, 0.7), ("an",)))
+    student = student_pipeline()
+    assert {n.namespace for n in student.nodes} == {"tau_0_55", "tau_0_70"}
+    assert "teacher_probabilities" in student.inputs()
+    assert {"student_metrics_tau_0_55", "student_metrics_tau_0_70"} <= reporting_pipeline().inputs()
+    assert [n.name for n in baselines_pipeline().nodes] == ["baseline_an.train_baseline_an"]

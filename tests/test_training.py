@@ -1,0 +1,109 @@
+"""The training loop: model selection, checkpoints that resume exactly, clear failures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from spml import losses, models
+from spml.data import LabelledImages
+from spml.training import TrainSettings, fit, predict
+
+
+def _data(n: int, seed: int) -> LabelledImages:
+    """Images whose red and green channels announce classes 0 and 1."""
+    rng = np.random.default_rng(seed)
+    targets = rng.integers(0, 2, size=(n, 3)).astype(np.float32)
+    targets[targets.sum(1) == 0, 2] = 1
+    images = rng.integers(0, 80, size=(n, 3, 16, 16), dtype=np.uint8)
+    images[:, 0] += (targets[:, 0] * 150).astype(np.uint8)[:, None, None]
+    images[:, 1] += (targets[:, 1] * 150).astype(np.uint8)[:, None, None]
+    return LabelledImages.from_arrays(images, targets)
+
+
+SETTINGS = TrainSettings(epochs=3, lr=1e-2, batch_size=16, seed=7, device="cpu")
+
+
+def _train(checkpoint: Path | None = None, stop_after: int | None = None, seed: int = 7):
+    torch.manual_seed(seed)
+    model = models.build_model("small_cnn", 3, width=4)
+    loss = losses.build("bce", num_samples=64, num_classes=3)
+
+    def interrupt(report) -> None:
+        if stop_after is not None and report.epoch == stop_after:
+            raise KeyboardInterrupt
+
+    settings = TrainSettings(**{**SETTINGS.__dict__, "seed": seed})
+    result = fit(model, loss, _data(64, 0), _data(32, 1), settings,
+                 checkpoint_path=checkpoint, fingerprint="inputs-v1", on_epoch_end=interrupt)
+    return model, result
+
+
+def test_keeps_the_epoch_with_the_best_validation_map() -> None:
+    model, result = _train()
+    assert [r.epoch for r in result.history] == [1, 2, 3]
+    best = max(result.history, key=lambda r: r.val_map)
+    assert (result.best_epoch, result.best_val_map) == (best.epoch, best.val_map)
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, result.best_state[name])
+
+
+def test_interrupted_training_resumes_to_the_same_weights(tmp_path: Path) -> None:
+    checkpoint = tmp_path / "model.ckpt"
+    with pytest.raises(KeyboardInterrupt):
+        _train(checkpoint, stop_after=2)
+    resumed_model, resumed = _train(checkpoint)
+    straight_model, straight = _train()
+    assert [r.val_map for r in resumed.history] == [r.val_map for r in straight.history]
+    for name, value in straight_model.state_dict().items():
+        assert torch.equal(value, resumed_model.state_dict()[name]), name
+    images = _data(8, 3).images
+    np.testing.assert_array_equal(predict(resumed_model, images, device="cpu"),
+                                  predict(straight_model, images, device="cpu"))
+
+
+def test_a_checkpoint_is_reused_only_for_the_same_inputs(tmp_path: Path) -> None:
+    checkpoint = tmp_path / "model.ckpt"
+    _, first = _train(checkpoint, seed=7)
+    _, reused = _train(checkpoint, seed=8)  # same fingerprint: the finished training is kept
+    assert reused.history == first.history
+
+    torch.manual_seed(8)
+    changed = fit(models.build_model("small_cnn", 3, width=4), losses.build("bce"), _data(64, 0),
+                  _data(32, 1), TrainSettings(**{**SETTINGS.__dict__, "seed": 8}),
+                  checkpoint_path=checkpoint, fingerprint="inputs-v2")
+    _, fresh = _train(None, seed=8)
+    assert [r.val_map for r in changed.history] == [r.val_map for r in fresh.history]
+
+
+def test_same_seed_same_numbers_other_seed_other_numbers() -> None:
+    _, first = _train(seed=3)
+    _, again = _train(seed=3)
+    _, other = _train(seed=4)
+    assert [r.train_loss for r in first.history] == [r.train_loss for r in again.history]
+    assert [r.train_loss for r in first.history] != [r.train_loss for r in other.history]
+
+
+def test_a_non_finite_loss_names_epoch_and_step() -> None:
+    class Exploding(torch.nn.Module):
+        def forward(self, logits, targets, **_):
+            return logits.sum() * float("nan")
+
+    with pytest.raises(FloatingPointError, match=r"epoch 1, step 1"):
+        fit(models.build_model("small_cnn", 3, width=4), Exploding(), _data(64, 0), _data(32, 1), SETTINGS)
+
+
+def test_a_batch_larger_than_the_data_is_refused() -> None:
+    settings = TrainSettings(epochs=1, lr=1e-3, batch_size=500, seed=0, device="cpu")
+    with pytest.raises(ValueError, match="batch_size"):
+        fit(models.build_model("small_cnn", 3, width=4), losses.build("bce"), _data(64, 0), _data(32, 1), settings)
+
+
+@pytest.mark.parametrize("config, name", [({"epochs": 0}, "epochs"), ({"lr": -1.0}, "lr"), ({"colour": 1}, "colour")])
+def test_bad_training_parameters_are_named(config: dict, name: str) -> None:
+    base = {"epochs": 1, "lr": 1e-3, "batch_size": 8, "seed": 0}
+    with pytest.raises(ValueError, match=name):
+        TrainSettings.from_config({**base, **config})
