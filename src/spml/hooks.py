@@ -21,9 +21,11 @@ class StudyDesignHooks:
 
     @hook_impl
     def after_context_created(self, context: Any) -> None:
-        from spml.pipelines.design import design_from_parameters, use_design
+        from spml.pipelines.design import check_losses, design_from_parameters, use_design
 
-        use_design(design_from_parameters(context.params))
+        params = context.params
+        check_losses(params)
+        use_design(design_from_parameters(params))
 
 
 class StageTimingHooks:

@@ -6,11 +6,11 @@ import pytest
 
 from spml.pipelines import design as design_module
 from spml.pipelines.baselines import create_pipeline as baselines_pipeline
-from spml.pipelines.design import StudyDesign, design_from_parameters
+from spml.pipelines.design import StudyDesign, check_losses, design_from_parameters
 from spml.pipelines.reporting import create_pipeline as reporting_pipeline
 from spml.pipelines.student import create_pipeline as student_pipeline
 
-GRID = {"taus": [0.75, 0.55, 0.65], "baselines": {"an": {}, "bce": {}}}
+GRID = {"taus": [0.75, 0.55, 0.65], "baselines": {"losses": ["an", "bce"]}}
 
 
 def test_the_grid_is_sorted_and_a_command_line_tau_replaces_it() -> None:
@@ -25,7 +25,8 @@ def test_the_grid_is_sorted_and_a_command_line_tau_replaces_it() -> None:
         ({**GRID, "tau": "high"}, "tau"),
         ({"taus": [0.5, 1.2], "baselines": {}}, "taus"),
         ({"taus": [], "baselines": {}}, "taus"),
-        ({"taus": [0.5], "baselines": {"not_a_loss": {}}}, "baselines"),
+        ({"taus": [0.5], "baselines": {"losses": ["not_a_loss"]}}, "baselines.losses"),
+        ({"taus": [0.5], "baselines": {"losses": ["an", "an"]}}, "baselines.losses"),
     ],
 )
 def test_bad_designs_name_the_parameter(params: dict, named: str) -> None:
@@ -40,3 +41,36 @@ def test_each_tau_gets_its_own_namespaced_student_and_the_report_reads_them(monk
     assert "teacher_probabilities" in student.inputs()
     assert {"student_metrics_tau_0_55", "student_metrics_tau_0_70"} <= reporting_pipeline().inputs()
     assert [n.name for n in baselines_pipeline().nodes] == ["baseline_an.train_baseline_an"]
+
+
+@pytest.mark.parametrize(
+    "override, named",
+    [
+        ({"teacher": {"loss": "bce"}}, "teacher.loss"),
+        ({"teacher": {"loss": "nope"}}, "teacher"),
+        ({"student": {"loss": "bce_ls", "loss_options": {"eps": 2}}}, "student"),
+        ({"baselines": {"losses": ["em"], "options": {"em": {"gamma": 1}}}}, "baselines.options.em"),
+        ({"baselines": {"losses": ["an"], "options": {"em": {}}}}, "baselines.options"),
+    ],
+)
+def test_bad_loss_configuration_is_named_before_training(override: dict, named: str) -> None:
+    params = {
+        "teacher": {"loss": "em", "loss_options": {"alpha": 0.2}},
+        "student": {"loss": "bce_ls", "loss_options": {"eps": 0.1}},
+        "baselines": {"losses": ["an"], "options": {}},
+        **override,
+    }
+    with pytest.raises(ValueError, match=named):
+        check_losses(params)
+
+
+def test_the_shipped_configuration_is_valid() -> None:
+    from kedro.config import OmegaConfigLoader
+
+    from tests.conftest import PROJECT_ROOT
+
+    for env in ("local", "all_losses"):
+        params = OmegaConfigLoader(str(PROJECT_ROOT / "conf"), base_env="base", default_run_env="local",
+                                   env=env, merge_strategy={"parameters": "soft"})["parameters"]
+        check_losses(params)
+        assert design_from_parameters(params).taus == (0.55, 0.65, 0.75, 0.85, 0.95)

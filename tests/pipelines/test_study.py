@@ -40,7 +40,8 @@ def test_study_writes_figures_table_and_one_run_per_model(finished_study: Path) 
 
     results = pd.read_csv(reports / "results.csv")
     assert list(results["name"]) == [
-        "teacher (em)", "baseline an", "baseline bce", "student tau=0.3", "student tau=0.5"
+        "teacher (em)", "baseline an", "baseline em", "baseline bce",
+        "student tau=0.3", "student tau=0.5",
     ]
     assert results["test_map"].between(0, 100).all()
     students = results[results["role"] == "student"]

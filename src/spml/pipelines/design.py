@@ -37,13 +37,41 @@ def design_from_parameters(params: Mapping[str, Any]) -> StudyDesign:
         taus = tuple(sorted({validate_tau(tau, "taus") for tau in grid}))
     if len({tau_slug(tau) for tau in taus}) != len(taus):
         raise ValueError(f"Parameter taus has thresholds equal to 4 decimals: {list(taus)}")
-    baselines = tuple(params.get("baselines") or {})
+    baselines = tuple((params.get("baselines") or {}).get("losses") or ())
     unknown = sorted(set(baselines) - set(losses.available_losses()))
     if unknown:
         raise ValueError(
-            f"Unknown loss(es) {unknown} in parameter baselines; valid: {losses.available_losses()}"
+            f"Unknown loss(es) {unknown} in parameter baselines.losses; "
+            f"valid: {losses.available_losses()}"
         )
+    if len(set(baselines)) != len(baselines):
+        raise ValueError(f"Parameter baselines.losses lists a loss twice: {list(baselines)}")
     return StudyDesign(taus, baselines)
+
+
+def check_losses(params: Mapping[str, Any]) -> None:
+    """Build every configured loss once, so a bad name or option stops the run before training."""
+    teacher, student = params.get("teacher") or {}, params.get("student") or {}
+    baselines = params.get("baselines") or {}
+    options = baselines.get("options") or {}
+    configured = [
+        ("teacher", teacher.get("loss"), teacher.get("loss_options")),
+        ("student", student.get("loss"), student.get("loss_options")),
+        *((f"baselines.options.{loss}", loss, options.get(loss)) for loss in baselines.get("losses") or ()),
+    ]
+    stray = sorted(set(options) - set(baselines.get("losses") or ()))
+    if stray:
+        raise ValueError(f"Parameter baselines.options has options for {stray}, not in baselines.losses")
+    if teacher.get("loss") in losses.FULL_LABEL_LOSSES:
+        raise ValueError(
+            f"Parameter teacher.loss={teacher['loss']!r} needs full labels; a teacher learns from "
+            f"single positives: choose one of {sorted(set(losses.available_losses()) - losses.FULL_LABEL_LOSSES)}"
+        )
+    for where, name, loss_options in configured:
+        try:
+            losses.build(str(name), num_samples=2, num_classes=2, **dict(loss_options or {}))
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"Parameter {where}: {error}") from error
 
 
 def _design_from_conf() -> StudyDesign:

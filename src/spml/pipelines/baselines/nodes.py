@@ -32,7 +32,8 @@ def train_baseline(
     """Train one baseline: full-label losses see the full labels, the others single positives."""
     check_aligned(observed_labels, full_labels, "observed_labels", "full_labels")
     labels = full_labels if loss in losses.FULL_LABEL_LOSSES else observed_labels
-    spec = ModelSpec(f"baseline {loss}", "baseline", loss, dict(baselines.get(loss) or {}))
+    options = dict((baselines.get("options") or {}).get(loss) or {})
+    spec = ModelSpec(f"baseline {loss}", "baseline", loss, options)
     rows = rows_of_split(labels, "train")
     train = LabelledImages.from_arrays(train_images[rows], label_matrix(labels)[rows])
     evaluation = validation_and_test(full_labels, test_labels, train_images, test_images)

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from spml import losses, models
+from spml import models
 from spml.data import LabelledImages
 from spml.pipelines.common import train_tracked, validation_and_test
 from spml.study import (
@@ -22,13 +22,8 @@ from spml.training import predict
 
 
 def teacher_spec(teacher: dict[str, Any]) -> ModelSpec:
-    """The teacher's identity in the study, refusing full-label losses it could not use."""
+    """The teacher's identity in the study (its loss was checked when the session started)."""
     loss = teacher["loss"]
-    if loss in losses.FULL_LABEL_LOSSES:
-        raise ValueError(
-            f"Parameter teacher.loss={loss!r} needs full labels; a teacher learns from single "
-            f"positives: choose one of {sorted(set(losses.available_losses()) - set(losses.FULL_LABEL_LOSSES))}"
-        )
     return ModelSpec(f"teacher ({loss})", "teacher", loss, dict(teacher.get("loss_options") or {}))
 
 
