@@ -79,7 +79,7 @@ class LabelledImages:
     def from_arrays(cls, images: np.ndarray, targets: np.ndarray) -> LabelledImages:
         """Wrap numpy arrays without copying the images."""
         writable = np.require(images, dtype=np.uint8, requirements=["C_CONTIGUOUS", "WRITEABLE"])
-        return cls(torch.from_numpy(writable), torch.as_tensor(targets, dtype=torch.float32))
+        return cls(torch.from_numpy(writable), torch.tensor(np.asarray(targets), dtype=torch.float32))
 
 
 def normalise(batch: torch.Tensor) -> torch.Tensor:

@@ -17,15 +17,17 @@ RAW_INPUTS = ("coco_train_instances", "coco_test_instances", "coco_train_images"
 
 
 class StudyDesignHooks:
-    """Build the pipelines for this session's thresholds and baselines (e.g. `--params tau=0.65`)."""
+    """Check parameters and tracking first, then build the pipelines for this session's design."""
 
-    @hook_impl
+    @hook_impl(tryfirst=True)  # before kedro-mlflow contacts the tracking server
     def after_context_created(self, context: Any) -> None:
-        from spml.pipelines.design import check_losses, design_from_parameters, use_design
+        from spml import tracking
+        from spml.pipelines.design import check_parameters, design_from_parameters, use_design
 
         params = context.params
-        check_losses(params)
+        check_parameters(params)
         use_design(design_from_parameters(params))
+        tracking.check_reachable(str(context.config_loader["mlflow"]["server"]["mlflow_tracking_uri"]))
 
 
 class StageTimingHooks:
@@ -56,6 +58,9 @@ class StudyInputsHooks:
 
     @hook_impl
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Pipeline, catalog: DataCatalog) -> None:
+        from spml import tracking
+
+        tracking.set_save_version(run_params.get("run_id"))  # Kedro saves versions under the run id
         if set(RAW_INPUTS) & pipeline.inputs():
             self._generate_demo_if_due()
         missing = [

@@ -36,6 +36,23 @@ def build_model(name: str, num_classes: int, **options: object) -> nn.Module:
     return _REGISTRY[name](num_classes=num_classes, **options)
 
 
+def load_weights(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> nn.Module:
+    """Load weights that must fit exactly, naming the file and every key that does not."""
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    mismatched = sorted(
+        key for key in set(own) & set(state) if tuple(own[key].shape) != tuple(state[key].shape)
+    )
+    if missing or unexpected or mismatched:
+        raise ValueError(
+            f"Weights from {source} do not fit the model: missing keys {missing[:10]}, "
+            f"unexpected keys {unexpected[:10]}, shape mismatches {mismatched[:10]}"
+        )
+    model.load_state_dict(state)
+    return model
+
+
 def _conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
     return nn.Sequential(
         nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1, bias=False),
@@ -75,8 +92,7 @@ def _torchvision_resnet(
             raise FileNotFoundError(
                 f"ImageNet weights for {arch} not found at {path} (parameter model.weights_path)"
             )
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        model.load_state_dict(state)
+        load_weights(model, torch.load(path, map_location="cpu", weights_only=True), str(path))
     elif not random_init:
         raise ValueError(
             f"No ImageNet weights for {arch}: set model.weights_path to a local .pth file "

@@ -22,4 +22,5 @@ CONFIG_LOADER_ARGS = {
     "custom_resolvers": {"spml.tracking_uri": default_tracking_uri},
     # An environment (local, coco) overrides single keys and keeps the rest of base.
     "merge_strategy": {"parameters": "soft", "mlflow": "soft"},
+    "config_patterns": {"mlflow": ["mlflow*", "mlflow*/**", "**/mlflow*"]},
 }

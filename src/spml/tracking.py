@@ -3,12 +3,37 @@
 from __future__ import annotations
 
 import contextlib
+import urllib.error
+import urllib.request
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 import mlflow
 
 from spml.training import EpochReport
+
+_save_version: str | None = None
+
+
+def check_reachable(uri: str, timeout: float = 5.0) -> None:
+    """Fail in seconds, naming the URI, when a tracking server is down (MLflow would retry for minutes)."""
+    if not uri.startswith(("http://", "https://")):
+        return
+    try:
+        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout):
+            pass
+    except (urllib.error.URLError, OSError) as error:
+        raise ConnectionError(
+            f"MLflow tracking server {uri} cannot be reached ({error}). Start it "
+            "(e.g. `make mlflow-ui`) or unset MLFLOW_TRACKING_URI to use the embedded store."
+        ) from error
+
+
+def set_save_version(version: str | None) -> None:
+    """Remember the catalog's save version, so each model run says which file it produced."""
+    global _save_version
+    _save_version = version
+
 
 def run_params(
     role: str,
@@ -40,6 +65,8 @@ def model_run(name: str, params: Mapping[str, Any]) -> Iterator[None]:
     """A run for one model, nested under the study's run when kedro-mlflow opened one."""
     with mlflow.start_run(run_name=name, nested=mlflow.active_run() is not None):
         mlflow.log_params(dict(params))
+        if _save_version:
+            mlflow.set_tag("model_version", _save_version)
         yield
 
 

@@ -6,7 +6,7 @@ import copy
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -37,9 +37,9 @@ class TrainSettings:
         for name in ("epochs", "batch_size", "eval_batch_size"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"Parameter {name} must be a positive integer, got {value!r}")
-        if not isinstance(self.lr, int | float) or not np.isfinite(self.lr) or self.lr <= 0:
-            raise ValueError(f"Parameter lr must be a positive number, got {self.lr!r}")
+                raise ValueError(f"Parameter training.{name} must be a positive integer, got {value!r}")
+        if isinstance(self.lr, bool) or not isinstance(self.lr, int | float) or not np.isfinite(self.lr) or self.lr <= 0:
+            raise ValueError(f"Parameter training.lr must be a positive number, got {self.lr!r}")
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> TrainSettings:
@@ -48,6 +48,9 @@ class TrainSettings:
         unknown = sorted(set(config) - known)
         if unknown:
             raise ValueError(f"Unknown training parameter(s) {unknown}; valid: {sorted(known)}")
+        required = {f.name for f in fields(cls) if f.default is MISSING}
+        if required - set(config):
+            raise ValueError(f"Missing training parameter(s) {sorted(required - set(config))}")
         return cls(**config)
 
 
@@ -156,7 +159,8 @@ def fit(
     """Train, keep the epoch with the best clean validation mAP, checkpoint after every epoch."""
     if settings.batch_size > len(train):
         raise ValueError(
-            f"Parameter batch_size={settings.batch_size} is larger than the {len(train)} training images"
+            f"Parameter training.batch_size={settings.batch_size} is larger than the "
+            f"{len(train)} training images"
         )
     device = resolve_device(settings.device)
     model.to(device)

@@ -96,3 +96,28 @@ def test_student_without_teacher_names_the_missing_dataset(tiny_project: Path) -
     assert result.returncode != 0
     assert "teacher_probabilities" in result.stderr
     assert "Running node" not in result.stdout + result.stderr
+
+
+def test_an_unreachable_tracking_server_is_named_before_any_node(
+    tiny_project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")
+    result = kedro(tiny_project, "run", "--pipeline", "data_engineering")
+    assert result.returncode != 0
+    assert "http://127.0.0.1:9" in result.stderr
+    assert "Running node" not in result.stdout + result.stderr
+
+
+def test_a_broken_annotation_file_is_named_and_outputs_stay(tiny_project: Path) -> None:
+    broken = tiny_project / "broken"
+    for folder in ("annotations", "train2014", "val2014"):
+        (broken / folder).mkdir(parents=True)
+    (broken / "annotations" / "instances_train2014.json").write_text('{"images": [')
+    (broken / "annotations" / "instances_val2014.json").write_text("{}")
+    existing = tiny_project / "data" / "03_primary" / "full_labels.parquet"
+    existing.write_bytes(b"earlier output")
+    result = kedro(tiny_project, "run", "--pipeline", "data_engineering", "--params", f"data_root={broken}")
+    assert result.returncode != 0
+    assert "instances_train2014.json" in result.stderr and "not valid JSON" in result.stderr
+    assert existing.read_bytes() == b"earlier output"
+    assert not (tiny_project / "data" / "01_raw" / "coco_demo").exists()  # no demo over a user's path

@@ -11,8 +11,9 @@ from typing import Any
 from kedro.config import OmegaConfigLoader
 from kedro.framework.project import PACKAGE_NAME, pipelines, settings
 
-from spml import losses
+from spml import losses, models
 from spml.pseudo import tau_slug, validate_tau
+from spml.training import TrainSettings
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,21 @@ def design_from_parameters(params: Mapping[str, Any]) -> StudyDesign:
     if len(set(baselines)) != len(baselines):
         raise ValueError(f"Parameter baselines.losses lists a loss twice: {list(baselines)}")
     return StudyDesign(taus, baselines)
+
+
+def check_parameters(params: Mapping[str, Any]) -> None:
+    """Everything the study can check before it starts: losses, model, training settings."""
+    check_losses(params)
+    model = params.get("model") or {}
+    if model.get("name") not in models.available_models():
+        raise ValueError(
+            f"Unknown model {model.get('name')!r} (parameter model.name); "
+            f"choose one of {models.available_models()}"
+        )
+    TrainSettings.from_config(params.get("training") or {})
+    size = params.get("image_size")
+    if isinstance(size, bool) or not isinstance(size, int) or size < 16:
+        raise ValueError(f"Parameter image_size must be an integer >= 16, got {size!r}")
 
 
 def check_losses(params: Mapping[str, Any]) -> None:

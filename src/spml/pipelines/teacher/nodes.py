@@ -58,7 +58,7 @@ def predict_teacher(
     """Teacher probabilities for every training-split image, under the evaluation transform."""
     categories = category_columns(full_labels)
     network = models.build_model(model["name"], len(categories), **dict(model.get("options") or {}))
-    network.load_state_dict(teacher_model)
+    models.load_weights(network, teacher_model, "teacher_model")
     rows = rows_of_split(full_labels, "train")
     probabilities = predict(
         network, torch.from_numpy(np.ascontiguousarray(train_images[rows])),
