@@ -107,3 +107,18 @@ def test_bad_training_parameters_are_named(config: dict, name: str) -> None:
     base = {"epochs": 1, "lr": 1e-3, "batch_size": 8, "seed": 0}
     with pytest.raises(ValueError, match=name):
         TrainSettings.from_config({**base, **config})
+
+
+def test_a_loss_that_turns_nan_keeps_the_last_good_checkpoint(tmp_path: Path) -> None:
+    class NanInSecondEpoch(torch.nn.Module):
+        def forward(self, logits, targets, *, epoch, **_):
+            value = torch.nn.functional.binary_cross_entropy_with_logits(logits, targets)
+            return value * float("nan") if epoch == 2 else value
+
+    checkpoint = tmp_path / "model.ckpt"
+    with pytest.raises(FloatingPointError, match=r"epoch 2, step 1"):
+        fit(models.build_model("small_cnn", 3, width=4), NanInSecondEpoch(), _data(64, 0), _data(32, 1),
+            SETTINGS, checkpoint_path=checkpoint, fingerprint="x")
+    saved = torch.load(checkpoint, weights_only=True)
+    assert saved["epoch"] == 1
+    assert all(torch.isfinite(value).all() for value in saved["model"].values() if value.is_floating_point())

@@ -60,6 +60,8 @@ def test_study_writes_figures_table_and_one_run_per_model(finished_study: Path) 
         assert student_runs[f"metrics.{metric}"].notna().all(), metric
     client = mlflow.tracking.MlflowClient()
     teacher_id = runs.loc[runs["params.role"] == "teacher", "run_id"].item()
+    saved_version = next((finished_study / "data/06_models/teacher.pt").iterdir()).name
+    assert client.get_run(teacher_id).data.tags["model_version"] == saved_version
     assert [m.step for m in client.get_metric_history(teacher_id, "val_map")] == [1, 2]
     study_run = mlflow.search_runs(experiment_names=[EXPERIMENT], filter_string="tags.mlflow.runName = '__default__'")
     artifacts = {a.path for a in client.list_artifacts(study_run["run_id"].iloc[0])}

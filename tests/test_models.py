@@ -1,0 +1,41 @@
+"""Models are built by name; foreign weights are refused with the keys that do not fit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from spml.models import available_models, build_model, load_weights
+
+
+def test_unknown_names_list_the_choices() -> None:
+    with pytest.raises(ValueError, match="model.name") as caught:
+        build_model("vgg_99", 3)
+    assert all(name in str(caught.value) for name in available_models())
+
+
+def test_weights_that_do_not_fit_name_the_source_and_keys() -> None:
+    model = build_model("small_cnn", 3, width=4)
+    state = dict(model.state_dict())
+    state["extra.weight"] = torch.zeros(1)
+    del state["0.0.weight"]
+    state["9.weight"] = torch.zeros(7, 32)  # another number of classes
+    with pytest.raises(ValueError) as caught:
+        load_weights(model, state, "teacher.pt")
+    message = str(caught.value)
+    assert "teacher.pt" in message and "0.0.weight" in message
+    assert "extra.weight" in message and "9.weight" in message
+
+
+def test_resnet_reads_local_weights_and_never_downloads(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="weights_path"):
+        build_model("resnet18", 5)
+    with pytest.raises(FileNotFoundError, match="missing.pth"):
+        build_model("resnet18", 5, weights_path=str(tmp_path / "missing.pth"))
+    imagenet_like = build_model("resnet18", 1000, random_init=True).state_dict()
+    torch.save(imagenet_like, tmp_path / "resnet18.pth")
+    model = build_model("resnet18", 5, weights_path=str(tmp_path / "resnet18.pth"))
+    assert model.fc.out_features == 5
+    assert torch.equal(model.conv1.weight, imagenet_like["conv1.weight"])
