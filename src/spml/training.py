@@ -125,7 +125,10 @@ def _train_epoch(
     loss.train()
     total, steps = 0.0, 0
     batches = list(shuffled_batches(len(train), settings.batch_size, generator))
-    bar = tqdm(batches, desc=f"{label} epoch {epoch}/{settings.epochs}", leave=False, mininterval=1.0)
+    bar = tqdm(
+        batches, desc=f"{label} epoch {epoch}/{settings.epochs}", leave=False, mininterval=1.0,
+        disable=None,  # a bar on a terminal; none in CI logs and files
+    )
     for step, index in enumerate(bar, start=1):
         images = random_flip(train.images[index], generator).to(device, non_blocking=True)
         targets = train.targets[index].to(device, non_blocking=True)
@@ -215,6 +218,7 @@ def _save_checkpoint(
         "loss": loss.state_dict(),
         "optimiser": optimiser.state_dict(),
         "generator": generator.get_state(),
+        "torch_rng": torch.get_rng_state(),
         "best_state": result.best_state,
         "best_epoch": result.best_epoch,
         "best_val_map": result.best_val_map,
@@ -244,6 +248,7 @@ def _resume(
     loss.load_state_dict(state["loss"])
     optimiser.load_state_dict(state["optimiser"])
     generator.set_state(state["generator"])
+    torch.set_rng_state(state["torch_rng"])
     result.best_state = copy.deepcopy(state["best_state"])
     result.best_epoch = int(state["best_epoch"])
     result.best_val_map = float(state["best_val_map"])
