@@ -9,7 +9,16 @@ import pytest
 import torch
 from PIL import Image
 
-from spml.data import BadImagesError, ImageFolder, decode_images, normalise, random_flip
+from spml.data import (
+    BadImagesError,
+    DecodeJob,
+    ImageFolder,
+    LabelledImages,
+    decode_images,
+    normalise,
+    random_flip,
+    write_image_cache,
+)
 
 
 def _write(folder: Path, name: str, mode: str, fmt: str) -> None:
@@ -50,3 +59,37 @@ def test_flip_is_seeded_and_normalise_centres_imagenet_mean() -> None:
     assert torch.equal(first, again)
     mean_pixel = torch.tensor([0.485, 0.456, 0.406]).mul(255).round().to(torch.uint8).view(1, 3, 1, 1)
     assert normalise(mean_pixel.expand(1, 3, 2, 2)).abs().max() < 0.01
+
+
+def test_the_cache_decodes_once_and_again_only_when_something_changed(tmp_path: Path, monkeypatch) -> None:
+    for index in range(3):
+        _write(tmp_path, f"{index}.jpg", "RGB", "JPEG")
+    cache = tmp_path / "cache" / "images.npy"
+    job = DecodeJob(ImageFolder(tmp_path), ("0.jpg", "1.jpg", "2.jpg"), 16)
+    assert write_image_cache(job, cache) is True
+    decoded_at = cache.stat().st_mtime_ns
+    assert write_image_cache(job, cache) is False  # the second run does not decode again
+    assert cache.stat().st_mtime_ns == decoded_at
+    assert write_image_cache(DecodeJob(job.folder, job.file_names, 24), cache) is True  # new size
+    _write(tmp_path, "1.jpg", "L", "JPEG")  # a file changed on disk
+    assert write_image_cache(DecodeJob(job.folder, job.file_names, 24), cache) is True
+
+
+def test_a_failed_decode_keeps_the_previous_cache(tmp_path: Path) -> None:
+    _write(tmp_path, "0.jpg", "RGB", "JPEG")
+    cache = tmp_path / "images.npy"
+    write_image_cache(DecodeJob(ImageFolder(tmp_path), ("0.jpg",), 16), cache)
+    before = cache.read_bytes()
+    with pytest.raises(BadImagesError, match="gone.jpg"):
+        write_image_cache(DecodeJob(ImageFolder(tmp_path), ("0.jpg", "gone.jpg"), 16), cache)
+    assert cache.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["0.jpg", "images.npy", "images.npy.key"]
+
+
+def test_batches_read_only_their_rows_of_a_memory_mapped_array(tmp_path: Path) -> None:
+    array = np.lib.format.open_memmap(tmp_path / "x.npy", mode="w+", dtype=np.uint8, shape=(5, 3, 2, 2))
+    array[:] = np.arange(5, dtype=np.uint8)[:, None, None, None]
+    array.flush()
+    data = LabelledImages.from_arrays(np.load(tmp_path / "x.npy", mmap_mode="r"), np.eye(3), rows=[4, 0, 2])
+    assert data.batch(torch.tensor([0, 2]))[:, 0, 0, 0].tolist() == [4, 2]
+    assert len(data) == 3 and data.num_classes == 3

@@ -12,8 +12,8 @@ import torch
 from kedro.io import DatasetError, Version
 
 from spml.datasets import (
-    ArrayDataset,
     CocoInstancesDataset,
+    ImageCacheDataset,
     ImageFolderDataset,
     StateDictDataset,
     TableDataset,
@@ -31,14 +31,19 @@ def test_a_failed_save_leaves_the_previous_file_untouched(tmp_path: Path) -> Non
     assert [p.name for p in tmp_path.iterdir()] == ["table.parquet"]
 
 
-def test_arrays_round_trip_without_pickle(tmp_path: Path) -> None:
-    dataset = ArrayDataset(str(tmp_path / "images.npy"), mmap=True)
-    images = np.arange(24, dtype=np.uint8).reshape(2, 3, 2, 2)
-    dataset.save(images)
-    np.testing.assert_array_equal(dataset.load(), images)
-    with pytest.raises(DatasetError, match="allow_pickle=False"):
-        dataset.save(np.array([{"x": 1}], dtype=object))
-    np.testing.assert_array_equal(dataset.load(), images)
+def test_the_image_cache_is_memory_mapped_and_named_when_missing(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from spml.data import DecodeJob, ImageFolder
+
+    Image.new("RGB", (20, 20), (255, 0, 0)).save(tmp_path / "a.jpg")
+    dataset = ImageCacheDataset(str(tmp_path / "cache" / "images.npy"))
+    with pytest.raises(DatasetError, match="images.npy"):
+        dataset.load()
+    dataset.save(DecodeJob(ImageFolder(tmp_path), ("a.jpg", "a.jpg"), 16))
+    images = dataset.load()
+    assert isinstance(images, np.memmap) and images.shape == (2, 3, 16, 16)
+    assert images[0, 0].mean() > 240
 
 
 def test_versioned_weights_keep_every_version_and_load_weights_only(tmp_path: Path) -> None:

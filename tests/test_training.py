@@ -60,7 +60,7 @@ def test_interrupted_training_resumes_to_the_same_weights(tmp_path: Path) -> Non
     assert [r.val_map for r in resumed.history] == [r.val_map for r in straight.history]
     for name, value in straight_model.state_dict().items():
         assert torch.equal(value, resumed_model.state_dict()[name]), name
-    images = _data(8, 3).images
+    images = _data(8, 3)
     np.testing.assert_array_equal(predict(resumed_model, images, device="cpu"),
                                   predict(straight_model, images, device="cpu"))
 

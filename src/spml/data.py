@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import os
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -11,6 +13,10 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
+
+from spml.atomic import atomic_path
+
+log = logging.getLogger(__name__)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -35,10 +41,14 @@ class ImageFolder:
 
 
 def decode_images(
-    folder: ImageFolder, file_names: Sequence[str], size: int, workers: int | None = None
+    folder: ImageFolder,
+    file_names: Sequence[str],
+    size: int,
+    workers: int | None = None,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Decode and resize every image once, failing with the full list of bad files."""
-    images = np.empty((len(file_names), 3, size, size), dtype=np.uint8)
+    """Decode and resize every image once (into `out` if given), failing with every bad file."""
+    images = np.empty((len(file_names), 3, size, size), dtype=np.uint8) if out is None else out
     failures: list[str] = []
 
     def decode(row: int) -> None:
@@ -56,30 +66,80 @@ def decode_images(
 
 
 @dataclass(frozen=True)
-class LabelledImages:
-    """uint8 images beside their float targets, the unit every training and evaluation takes."""
+class DecodeJob:
+    """Which images to decode at which size: the identity of an image cache."""
 
-    images: torch.Tensor
+    folder: ImageFolder
+    file_names: tuple[str, ...]
+    size: int
+
+    def key(self) -> str:
+        """Changes when the folder, the file list, the size or any file's bytes on disk change."""
+        digest = hashlib.sha256(f"{self.folder.root.resolve()}|{self.size}".encode())
+        for name in self.file_names:
+            try:
+                stat = (self.folder.root / name).stat()
+                digest.update(f"{name}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
+            except OSError:
+                digest.update(f"{name}|missing\n".encode())
+        return digest.hexdigest()
+
+
+def write_image_cache(job: DecodeJob, path: Path) -> bool:
+    """Decode a job into a memory-mappable .npy at `path`, unless the cache there is current.
+
+    Returns whether it decoded. The array is written in place of a temporary sibling and
+    renamed, so a killed decode never leaves a cache that looks complete.
+    """
+    key_file = path.with_name(path.name + ".key")
+    key = job.key()
+    if path.is_file() and key_file.is_file() and key_file.read_text() == key:
+        log.info("Reusing the decoded images in %s (%d images at %d px)", path, len(job.file_names), job.size)
+        return False
+    shape = (len(job.file_names), 3, job.size, job.size)
+    with atomic_path(path) as temporary:
+        out = np.lib.format.open_memmap(temporary, mode="w+", dtype=np.uint8, shape=shape)
+        decode_images(job.folder, job.file_names, job.size, out=out)
+        out.flush()
+        del out
+    with atomic_path(key_file) as temporary:
+        temporary.write_text(key)
+    log.info("Decoded %d images from %s at %d px into %s", shape[0], job.folder.root, job.size, path)
+    return True
+
+
+@dataclass(frozen=True)
+class LabelledImages:
+    """Rows of a (possibly memory-mapped) uint8 image array beside their float targets."""
+
+    images: np.ndarray
+    rows: np.ndarray
     targets: torch.Tensor
 
     def __post_init__(self) -> None:
-        if len(self.images) != len(self.targets):
+        if len(self.rows) != len(self.targets):
             raise ValueError(
-                f"{len(self.images)} images but {len(self.targets)} label rows: they must match"
+                f"{len(self.rows)} images but {len(self.targets)} label rows: they must match"
             )
 
     def __len__(self) -> int:
-        return len(self.images)
+        return len(self.rows)
 
     @property
     def num_classes(self) -> int:
         return int(self.targets.shape[1])
 
     @classmethod
-    def from_arrays(cls, images: np.ndarray, targets: np.ndarray) -> LabelledImages:
-        """Wrap numpy arrays without copying the images."""
-        writable = np.require(images, dtype=np.uint8, requirements=["C_CONTIGUOUS", "WRITEABLE"])
-        return cls(torch.from_numpy(writable), torch.tensor(np.asarray(targets), dtype=torch.float32))
+    def from_arrays(
+        cls, images: np.ndarray, targets: np.ndarray, rows: np.ndarray | None = None
+    ) -> LabelledImages:
+        """Select `rows` of `images` (all by default) without copying the image array."""
+        selected = np.arange(len(images)) if rows is None else np.asarray(rows, dtype=np.int64)
+        return cls(images, selected, torch.tensor(np.asarray(targets), dtype=torch.float32))
+
+    def batch(self, index: torch.Tensor) -> torch.Tensor:
+        """The uint8 images of a batch; only these are read from a memory-mapped cache."""
+        return torch.from_numpy(np.ascontiguousarray(self.images[self.rows[index.numpy()]]))
 
 
 def normalise(batch: torch.Tensor) -> torch.Tensor:

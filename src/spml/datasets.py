@@ -13,7 +13,7 @@ from kedro.io import AbstractDataset, AbstractVersionedDataset, DatasetError, Ve
 from matplotlib.figure import Figure
 
 from spml.atomic import atomic_path
-from spml.data import ImageFolder
+from spml.data import DecodeJob, ImageFolder, write_image_cache
 from spml.protocol import validate_instances
 
 
@@ -58,19 +58,25 @@ class TableDataset(_LocalFile):
                 data.to_parquet(temporary, index=False)
 
 
-class ArrayDataset(_LocalFile):
-    """A numpy array in .npy format, never pickled; memory-mapped on load if asked."""
+class ImageCacheDataset(AbstractDataset):
+    """Decoded images as a memory-mapped .npy, rebuilt only when the images or size change."""
 
-    def __init__(self, filepath: str, version: Version | None = None, mmap: bool = False) -> None:
-        super().__init__(filepath, version)
-        self._mmap = mmap
+    def __init__(self, filepath: str) -> None:
+        self._filepath = Path(filepath)
+
+    def _describe(self) -> dict[str, Any]:
+        return {"filepath": str(self._filepath)}
+
+    def _exists(self) -> bool:
+        return self._filepath.is_file()
 
     def load(self) -> np.ndarray:
-        return np.load(self._load_path(), mmap_mode="r" if self._mmap else None, allow_pickle=False)
+        if not self._filepath.is_file():
+            raise DatasetError(f"{self._filepath} does not exist; run the data_engineering pipeline first")
+        return np.load(self._filepath, mmap_mode="r", allow_pickle=False)
 
-    def save(self, data: np.ndarray) -> None:
-        with atomic_path(self._save_path()) as temporary, temporary.open("wb") as handle:
-            np.save(handle, np.asarray(data), allow_pickle=False)
+    def save(self, data: DecodeJob) -> None:
+        write_image_cache(data, self._filepath)
 
 
 class StateDictDataset(_LocalFile):

@@ -81,23 +81,30 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def to_device(batch: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Copy a CPU batch to the device, through pinned memory and asynchronously on CUDA."""
+    if device.type == "cuda":
+        return batch.pin_memory().to(device, non_blocking=True)
+    return batch.to(device)
+
+
 @torch.no_grad()
 def predict(
-    model: nn.Module, images: torch.Tensor, batch_size: int = 256, device: str = "auto"
+    model: nn.Module, data: LabelledImages, batch_size: int = 256, device: str = "auto"
 ) -> np.ndarray:
     """Class probabilities under the evaluation transform (no flip), in data order."""
     target = resolve_device(device)
     model.to(target).eval()
-    outputs = []
-    for index in ordered_batches(len(images), batch_size):
-        batch = normalise(images[index].to(target, non_blocking=True))
-        outputs.append(torch.sigmoid(model(batch)).float().cpu())
-    return torch.cat(outputs).numpy() if outputs else np.zeros((0, 0), dtype=np.float32)
+    outputs = [
+        torch.sigmoid(model(normalise(to_device(data.batch(index), target)))).float().cpu()
+        for index in ordered_batches(len(data), batch_size)
+    ]
+    return torch.cat(outputs).numpy() if outputs else np.zeros((0, data.num_classes), dtype=np.float32)
 
 
 def evaluate(model: nn.Module, data: LabelledImages, batch_size: int, device: str) -> float:
     """mAP on fully labelled data, the model-selection and test criterion."""
-    return mean_average_precision(predict(model, data.images, batch_size, device), data.targets.numpy())
+    return mean_average_precision(predict(model, data, batch_size, device), data.targets.numpy())
 
 
 def _optimiser(model: nn.Module, loss: nn.Module, lr: float) -> torch.optim.Optimizer:
@@ -130,8 +137,8 @@ def _train_epoch(
         disable=None,  # a bar on a terminal; none in CI logs and files
     )
     for step, index in enumerate(bar, start=1):
-        images = random_flip(train.images[index], generator).to(device, non_blocking=True)
-        targets = train.targets[index].to(device, non_blocking=True)
+        images = to_device(random_flip(train.batch(index), generator), device)
+        targets = to_device(train.targets[index], device)
         value = loss(model(normalise(images)), targets, index=index.to(device), epoch=epoch)
         if not torch.isfinite(value):
             raise FloatingPointError(

@@ -30,7 +30,10 @@ def _teacher_run(project: Path, **runtime_params: object) -> dict[str, object]:
 
 def test_same_seeds_repeat_exactly_and_other_seeds_differ(tiny_project: Path) -> None:
     first = _teacher_run(tiny_project)
+    cache = tiny_project / "data/05_model_input/train_images.npy"
+    decoded_at = cache.stat().st_mtime_ns
     again = _teacher_run(tiny_project)
+    assert cache.stat().st_mtime_ns == decoded_at  # the images were not decoded again
     pd.testing.assert_frame_equal(first["observed"], again["observed"])
     pd.testing.assert_frame_equal(first["probabilities"], again["probabilities"])
     assert first["test_map"] == again["test_map"]

@@ -23,7 +23,7 @@ def validation_and_test(
 ) -> tuple[LabelledImages, LabelledImages]:
     """Clean validation data (for model selection) and the fully labelled test set."""
     val_rows = rows_of_split(full_labels, "val")
-    val = LabelledImages.from_arrays(train_images[val_rows], label_matrix(full_labels)[val_rows])
+    val = LabelledImages.from_arrays(train_images, label_matrix(full_labels)[val_rows], val_rows)
     test = LabelledImages.from_arrays(test_images, label_matrix(test_labels))
     return val, test
 

@@ -35,7 +35,7 @@ def train_baseline(
     options = dict((baselines.get("options") or {}).get(loss) or {})
     spec = ModelSpec(f"baseline {loss}", "baseline", loss, options)
     rows = rows_of_split(labels, "train")
-    train = LabelledImages.from_arrays(train_images[rows], label_matrix(labels)[rows])
+    train = LabelledImages.from_arrays(train_images, label_matrix(labels)[rows], rows)
     evaluation = validation_and_test(full_labels, test_labels, train_images, test_images)
     return train_tracked(spec, train, evaluation, model, training, checkpoints, data_root)
 

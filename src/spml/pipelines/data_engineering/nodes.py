@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from spml import protocol
-from spml.data import ImageFolder, decode_images
+from spml.data import DecodeJob, ImageFolder
 from spml.study import label_table
 
 log = logging.getLogger(__name__)
@@ -70,8 +70,6 @@ def _stats(
     return pd.DataFrame(rows)
 
 
-def decode_split_images(folder: ImageFolder, labels: pd.DataFrame, image_size: int) -> np.ndarray:
-    """Decode each labelled image once, in table order, so training never touches JPEGs."""
-    images = decode_images(folder, labels["file_name"].tolist(), int(image_size))
-    log.info("Decoded %d images from %s at %d px", len(images), folder.root, image_size)
-    return images
+def images_to_decode(folder: ImageFolder, labels: pd.DataFrame, image_size: int) -> DecodeJob:
+    """The labelled images in table order; the catalog's image cache decodes them once."""
+    return DecodeJob(folder, tuple(labels["file_name"]), int(image_size))

@@ -2,7 +2,7 @@
 
 from kedro.pipeline import Pipeline, node
 
-from .nodes import build_label_tables, decode_split_images
+from .nodes import build_label_tables, images_to_decode
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -15,13 +15,13 @@ def create_pipeline(**kwargs) -> Pipeline:
             name="build_label_tables",
         ),
         node(
-            decode_split_images,
+            images_to_decode,
             inputs=["coco_train_images", "full_labels", "params:image_size"],
             outputs="train_images",
             name="decode_train_images",
         ),
         node(
-            decode_split_images,
+            images_to_decode,
             inputs=["coco_test_images", "test_labels", "params:image_size"],
             outputs="test_images",
             name="decode_test_images",

@@ -41,7 +41,7 @@ def train_student(
     spec = ModelSpec(
         f"student tau={tau:g}", "student", student["loss"], dict(student.get("loss_options") or {}), tau
     )
-    train = LabelledImages.from_arrays(train_images[rows], label_matrix(pseudo_labels))
+    train = LabelledImages.from_arrays(train_images, label_matrix(pseudo_labels), rows)
     evaluation = validation_and_test(full_labels, test_labels, train_images, test_images)
     quality = {f"pseudo_{key}": float(pseudo_label_quality[key])
                for key in ("pos_per_image", "precision", "recall", "f1")}

@@ -43,7 +43,7 @@ def train_teacher(
     spec = teacher_spec(teacher)
     check_aligned(observed_labels, full_labels, "observed_labels", "full_labels")
     rows = rows_of_split(observed_labels, "train")
-    train = LabelledImages.from_arrays(train_images[rows], label_matrix(observed_labels)[rows])
+    train = LabelledImages.from_arrays(train_images, label_matrix(observed_labels)[rows], rows)
     evaluation = validation_and_test(full_labels, test_labels, train_images, test_images)
     return train_tracked(spec, train, evaluation, model, training, checkpoints, data_root)
 
@@ -60,9 +60,9 @@ def predict_teacher(
     network = models.build_model(model["name"], len(categories), **dict(model.get("options") or {}))
     models.load_weights(network, teacher_model, "teacher_model")
     rows = rows_of_split(full_labels, "train")
+    images = LabelledImages.from_arrays(train_images, label_matrix(full_labels)[rows], rows)
     probabilities = predict(
-        network, torch.from_numpy(np.ascontiguousarray(train_images[rows])),
-        training.get("eval_batch_size", 256), training.get("device", "auto"),
+        network, images, training.get("eval_batch_size", 256), training.get("device", "auto")
     )
     table = full_labels.loc[rows, ["image_id", "file_name"]].reset_index(drop=True)
     return pd.concat([table, pd.DataFrame(probabilities, columns=categories)], axis=1)
