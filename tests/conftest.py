@@ -17,7 +17,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 TINY_PARAMETERS = {
     "demo": {"n_train": 300, "n_test": 120, "image_size": 32},
     "image_size": 32,
-    "model": {"name": "small_cnn", "options": {"width": 8}},
+    "model": {"name": "small_cnn", "options": {"small_cnn": {"width": 8}}},
     "training": {"epochs": 2, "batch_size": 32, "eval_batch_size": 128},
     "taus": [0.3, 0.5],
 }

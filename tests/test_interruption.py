@@ -29,7 +29,7 @@ def slow_down(report):
     import time; time.sleep(pause)
 trained = train_and_test(
     ModelSpec("interrupted", "baseline", "bce"), split(96, 0), split(32, 1), split(32, 2),
-    {"name": "small_cnn", "options": {"width": 4}},
+    {"name": "small_cnn", "options": {"small_cnn": {"width": 4}}},
     TrainSettings(epochs=4, lr=1e-2, batch_size=16, seed=3, device="cpu"),
     checkpoint_dir=checkpoints or None, on_epoch_end=slow_down,
 )

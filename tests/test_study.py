@@ -29,7 +29,7 @@ def test_every_loss_trains_the_demo_model_through_the_real_loop(loss: str) -> No
     trained = train_and_test(
         ModelSpec(f"baseline {loss}", "baseline", loss, options),
         _split(48, 0, observed=not full_labels), _split(24, 1), _split(24, 2),
-        {"name": "small_cnn", "options": {"width": 4}},
+        {"name": "small_cnn", "options": {"small_cnn": {"width": 4}}},
         TrainSettings(epochs=2, lr=1e-3, batch_size=16, seed=0, device="cpu"),
     )
     assert 0 <= trained.metrics["test_map"] <= 100

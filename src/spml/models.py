@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -34,6 +35,16 @@ def build_model(name: str, num_classes: int, **options: object) -> nn.Module:
             f"Unknown model '{name}' (parameter model.name); choose one of {available_models()}"
         )
     return _REGISTRY[name](num_classes=num_classes, **options)
+
+
+def build_from_config(config: Mapping[str, Any], num_classes: int) -> nn.Module:
+    """Build the configured model: `name`, with `options.<name>` as its keyword arguments."""
+    name = config.get("name")
+    options = (config.get("options") or {}).get(name) or {}
+    try:
+        return build_model(str(name), num_classes, **dict(options))
+    except TypeError as error:
+        raise ValueError(f"Parameter model.options.{name}: {error}") from error
 
 
 def load_weights(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> nn.Module:

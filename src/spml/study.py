@@ -126,9 +126,7 @@ def train_and_test(
         options.setdefault("num_epochs", settings.epochs)
     loss_fn = losses.build(spec.loss, num_samples=len(train), num_classes=train.num_classes, **options)
     torch.manual_seed(settings.seed)
-    model = models.build_model(
-        model_config["name"], train.num_classes, **dict(model_config.get("options") or {})
-    )
+    model = models.build_from_config(model_config, train.num_classes)
     fingerprint = _fingerprint(
         asdict(spec), dict(model_config), asdict(settings),
         arrays=(train.targets, val.targets, _image_sample(train), _image_sample(val)),

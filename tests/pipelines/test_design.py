@@ -6,7 +6,7 @@ import pytest
 
 from spml.pipelines import design as design_module
 from spml.pipelines.baselines import create_pipeline as baselines_pipeline
-from spml.pipelines.design import StudyDesign, check_losses, design_from_parameters
+from spml.pipelines.design import StudyDesign, check_losses, check_parameters, design_from_parameters
 from spml.pipelines.reporting import create_pipeline as reporting_pipeline
 from spml.pipelines.student import create_pipeline as student_pipeline
 
@@ -69,8 +69,16 @@ def test_the_shipped_configuration_is_valid() -> None:
 
     from tests.conftest import PROJECT_ROOT
 
+    def parameters(env: str) -> dict:
+        return OmegaConfigLoader(str(PROJECT_ROOT / "conf"), base_env="base", default_run_env="local",
+                                 env=env, merge_strategy={"parameters": "soft"})["parameters"]
+
     for env in ("local", "all_losses"):
-        params = OmegaConfigLoader(str(PROJECT_ROOT / "conf"), base_env="base", default_run_env="local",
-                                   env=env, merge_strategy={"parameters": "soft"})["parameters"]
-        check_losses(params)
-        assert design_from_parameters(params).taus == (0.55, 0.65, 0.75, 0.85, 0.95)
+        check_parameters(parameters(env))
+        assert design_from_parameters(parameters(env)).taus == (0.55, 0.65, 0.75, 0.85, 0.95)
+    coco = parameters("coco")
+    assert (coco["model"]["name"], coco["image_size"], coco["training"]["lr"]) == ("resnet50", 448, 1e-5)
+    with pytest.raises(ValueError, match="weights_path"):  # no ImageNet weights given: said up front
+        check_parameters(coco)
+    coco["model"]["options"]["resnet50"]["random_init"] = True
+    check_parameters(coco)

@@ -53,12 +53,7 @@ def design_from_parameters(params: Mapping[str, Any]) -> StudyDesign:
 def check_parameters(params: Mapping[str, Any]) -> None:
     """Everything the study can check before it starts: losses, model, training settings."""
     check_losses(params)
-    model = params.get("model") or {}
-    if model.get("name") not in models.available_models():
-        raise ValueError(
-            f"Unknown model {model.get('name')!r} (parameter model.name); "
-            f"choose one of {models.available_models()}"
-        )
+    models.build_from_config(params.get("model") or {}, num_classes=2)  # names a bad name, option or weights file
     TrainSettings.from_config(params.get("training") or {})
     size = params.get("image_size")
     if isinstance(size, bool) or not isinstance(size, int) or size < 16:

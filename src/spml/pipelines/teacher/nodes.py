@@ -57,7 +57,7 @@ def predict_teacher(
 ) -> pd.DataFrame:
     """Teacher probabilities for every training-split image, under the evaluation transform."""
     categories = category_columns(full_labels)
-    network = models.build_model(model["name"], len(categories), **dict(model.get("options") or {}))
+    network = models.build_from_config(model, len(categories))
     models.load_weights(network, teacher_model, "teacher_model")
     rows = rows_of_split(full_labels, "train")
     images = LabelledImages.from_arrays(train_images, label_matrix(full_labels)[rows], rows)
