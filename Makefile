@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export KEDRO_DISABLE_TELEMETRY := 1
 MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/mlflow.db
 
-.PHONY: setup run test viz viz-build mlflow-ui bench clean
+.PHONY: setup run test lint viz viz-build mlflow-ui bench clean
 
 $(BIN)/kedro: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,10 @@ run: setup          ## the whole study on the embedded demo data set
 
 test: setup         ## unit tests and one end-to-end study on a tiny configuration
 	$(BIN)/python -m pytest
+
+lint: setup         ## style and static checks
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 
 viz: setup          ## the pipeline graph in the browser (http://127.0.0.1:4141)
 	$(BIN)/kedro viz run --host 127.0.0.1 --no-browser

@@ -74,9 +74,9 @@ def split_train_val(n: int) -> tuple[np.ndarray, np.ndarray]:
 
 def mean_ap(labels: np.ndarray, scores: np.ndarray) -> float:
     keep = labels.sum(axis=0) > 0
-    return 100.0 * float(np.mean([
-        average_precision_score(labels[:, j], scores[:, j]) for j in np.flatnonzero(keep)
-    ]))
+    return 100.0 * float(
+        np.mean([average_precision_score(labels[:, j], scores[:, j]) for j in np.flatnonzero(keep)])
+    )
 
 
 def neg_log(x: torch.Tensor) -> torch.Tensor:
@@ -96,13 +96,23 @@ def loss_an(logits: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def predict(model: torch.nn.Module, images: torch.Tensor, batch: int = 256) -> np.ndarray:
     model.eval()
-    return torch.cat([torch.sigmoid(model(images[i:i + batch]))
-                      for i in range(0, len(images), batch)]).numpy()
+    return torch.cat(
+        [torch.sigmoid(model(images[i : i + batch])) for i in range(0, len(images), batch)]
+    ).numpy()
 
 
 def train(
-    images: torch.Tensor, targets: np.ndarray, val_images: torch.Tensor, val_labels: np.ndarray,
-    loss_fn, *, seed: int, epochs: int, batch: int = 64, lr: float = 1e-3, width: int = 16,
+    images: torch.Tensor,
+    targets: np.ndarray,
+    val_images: torch.Tensor,
+    val_labels: np.ndarray,
+    loss_fn,
+    *,
+    seed: int,
+    epochs: int,
+    batch: int = 64,
+    lr: float = 1e-3,
+    width: int = 16,
 ) -> tuple[torch.nn.Module, list[float]]:
     """Adam + random flip; keep the weights of the best validation-mAP epoch."""
     torch.manual_seed(seed)
@@ -115,7 +125,7 @@ def train(
         model.train()
         order = torch.randperm(len(images), generator=generator)
         for start in range(0, len(order), batch):
-            idx = order[start:start + batch]
+            idx = order[start : start + batch]
             x = images[idx]
             flip = torch.rand(len(idx), generator=generator) < 0.5
             x = torch.where(flip.view(-1, 1, 1, 1), x.flip(3), x)
@@ -137,8 +147,13 @@ def run(gen_seed: int, train_seeds: list[int], args: argparse.Namespace) -> list
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "coco_demo"
         start = time.perf_counter()
-        generate_demo_coco(root, seed=gen_seed, n_train=args.n_train, n_test=args.n_test,
-                           image_size=args.image_size)
+        generate_demo_coco(
+            root,
+            seed=gen_seed,
+            n_train=args.n_train,
+            n_test=args.n_test,
+            image_size=args.image_size,
+        )
         gen_s = time.perf_counter() - start
         start = time.perf_counter()
         train_x, train_y = load_split(root, "train2014", args.image_size)
@@ -146,22 +161,35 @@ def run(gen_seed: int, train_seeds: list[int], args: argparse.Namespace) -> list
         load_s = time.perf_counter() - start
     observed = single_positive(train_y)
     tr, va = split_train_val(len(train_y))
-    print(f"generator seed {gen_seed}: generated in {gen_s:.1f} s, decoded in {load_s:.1f} s; "
-          f"train {len(tr)} / val {len(va)} / test {len(test_y)} images, "
-          f"{train_y.shape[1]} classes, {train_y.sum(1).mean():.2f} positives per image",
-          flush=True)
+    print(
+        f"generator seed {gen_seed}: generated in {gen_s:.1f} s, decoded in {load_s:.1f} s; "
+        f"train {len(tr)} / val {len(va)} / test {len(test_y)} images, "
+        f"{train_y.shape[1]} classes, {train_y.sum(1).mean():.2f} positives per image",
+        flush=True,
+    )
     for seed in train_seeds:
         row = {"gen_seed": gen_seed, "train_seed": seed}
         for name, targets, loss_fn in (("full", train_y, loss_full_bce), ("an", observed, loss_an)):
             start = time.perf_counter()
-            model, history = train(train_x[tr], targets[tr], train_x[va], train_y[va], loss_fn,
-                                   seed=seed, epochs=args.epochs, width=args.width)
+            model, history = train(
+                train_x[tr],
+                targets[tr],
+                train_x[va],
+                train_y[va],
+                loss_fn,
+                seed=seed,
+                epochs=args.epochs,
+                width=args.width,
+            )
             row[f"{name}_s"] = time.perf_counter() - start
             row[f"{name}_val"] = max(history)
             row[f"{name}_test"] = mean_ap(test_y, predict(model, test_x))
-            print(f"  train seed {seed} {name:>4}: test mAP {row[f'{name}_test']:.2f} "
-                  f"(best val {max(history):.2f} at epoch {int(np.argmax(history)) + 1}) "
-                  f"in {row[f'{name}_s']:.1f} s", flush=True)
+            print(
+                f"  train seed {seed} {name:>4}: test mAP {row[f'{name}_test']:.2f} "
+                f"(best val {max(history):.2f} at epoch {int(np.argmax(history)) + 1}) "
+                f"in {row[f'{name}_s']:.1f} s",
+                flush=True,
+            )
         row["gap"] = row["full_test"] - row["an_test"]
         print(f"  train seed {seed}  gap: {row['gap']:.2f} mAP points", flush=True)
         results.append(row)
@@ -178,23 +206,33 @@ def main() -> None:
     parser.add_argument("--n-test", type=int, default=1500)
     parser.add_argument("--image-size", type=int, default=48)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--set", nargs="*", default=[], metavar="KNOB=VALUE",
-                        help="override a difficulty knob of spml.demo, e.g. _RADIUS=5,11 (tuning)")
+    parser.add_argument(
+        "--set",
+        nargs="*",
+        default=[],
+        metavar="KNOB=VALUE",
+        help="override a difficulty knob of spml.demo, e.g. _RADIUS=5,11 (tuning)",
+    )
     args = parser.parse_args()
     for item in args.set:
         name, value = item.split("=", 1)
         current = getattr(demo, name)
-        parsed = tuple(type(current[0])(v) for v in value.split(",")) if isinstance(
-            current, tuple) else type(current)(value)
+        parsed = (
+            tuple(type(current[0])(v) for v in value.split(","))
+            if isinstance(current, tuple)
+            else type(current)(value)
+        )
         setattr(demo, name, parsed)
         print(f"override spml.demo.{name} = {parsed!r}")
     torch.set_num_threads(args.threads)
     rows = [row for g in args.gen_seeds for row in run(g, args.train_seeds, args)]
     print("\nsummary (test mAP on val2014, full labels):")
     for row in rows:
-        print(f"  gen {row['gen_seed']} train {row['train_seed']}: full {row['full_test']:.2f}  "
-              f"AN {row['an_test']:.2f}  gap {row['gap']:.2f}  "
-              f"({row['full_s']:.1f} s + {row['an_s']:.1f} s)")
+        print(
+            f"  gen {row['gen_seed']} train {row['train_seed']}: full {row['full_test']:.2f}  "
+            f"AN {row['an_test']:.2f}  gap {row['gap']:.2f}  "
+            f"({row['full_s']:.1f} s + {row['an_s']:.1f} s)"
+        )
     gaps = [row["gap"] for row in rows]
     print(f"  gap mean {np.mean(gaps):.2f}, min {np.min(gaps):.2f} over {len(gaps)} run(s)")
 

@@ -43,13 +43,22 @@ def timed_kedro(project: Path, *args: str) -> tuple[float, dict[str, float]]:
     """Run kedro in `project`; return the wall time and the seconds spent per pipeline."""
     started = time.perf_counter()
     result = subprocess.run(
-        [sys.executable, "-m", "kedro", "run", *args], cwd=project, capture_output=True, text=True,
-        env={**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", "COLUMNS": "250",
-             "MLFLOW_TRACKING_URI": f"sqlite:///{project / 'mlflow.db'}"},
+        [sys.executable, "-m", "kedro", "run", *args],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        env={
+            **os.environ,
+            "KEDRO_DISABLE_TELEMETRY": "1",
+            "COLUMNS": "250",
+            "MLFLOW_TRACKING_URI": f"sqlite:///{project / 'mlflow.db'}",
+        },
     )
     wall = time.perf_counter() - started
     if result.returncode != 0:
-        sys.exit(f"kedro run {' '.join(args)} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
+        sys.exit(
+            f"kedro run {' '.join(args)} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+        )
     per_pipeline: dict[str, float] = defaultdict(float)
     for match in STAGE.finditer(result.stdout + result.stderr):
         per_pipeline[pipeline_of(match["node"])] += float(match["seconds"])
@@ -73,8 +82,10 @@ def main() -> None:
     print(f"  {'startup/tracking':<17} {wall - sum(stages.values()):6.1f} s")
     shutil.rmtree(project / "data" / "06_models" / "checkpoints")  # train it again, not resume
     student_wall, _ = timed_kedro(project, "--pipeline", "student", "--params", "tau:0.65")
-    print(f"one student (--pipeline student --params tau:0.65): {student_wall:.1f} s wall "
-          f"= {100 * student_wall / wall:.0f}% of the full study")
+    print(
+        f"one student (--pipeline student --params tau:0.65): {student_wall:.1f} s wall "
+        f"= {100 * student_wall / wall:.0f}% of the full study"
+    )
     if not args.keep:
         shutil.rmtree(project)
 

@@ -33,7 +33,14 @@ def tiny_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     shutil.copytree(PROJECT_ROOT / "conf", project / "conf", ignore=shutil.ignore_patterns("local"))
     (project / "conf" / "local").mkdir()
     (project / "conf" / "local" / "parameters.yml").write_text(yaml.safe_dump(TINY_PARAMETERS))
-    for layer in ("01_raw", "03_primary", "05_model_input", "06_models", "07_model_output", "08_reporting"):
+    for layer in (
+        "01_raw",
+        "03_primary",
+        "05_model_input",
+        "06_models",
+        "07_model_output",
+        "08_reporting",
+    ):
         (project / "data" / layer).mkdir(parents=True)
     monkeypatch.chdir(project)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{project / 'mlflow.db'}")

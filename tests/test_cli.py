@@ -20,11 +20,18 @@ def test_both_forms_give_the_same_float(typed: str) -> None:
 
 def test_several_items_nested_keys_and_urls() -> None:
     parsed = _parse("training.epochs:3,data_root=/data/coco,tracking=http://host:5000")
-    assert parsed == {"training": {"epochs": 3}, "data_root": "/data/coco", "tracking": "http://host:5000"}
+    assert parsed == {
+        "training": {"epochs": 3},
+        "data_root": "/data/coco",
+        "tracking": "http://host:5000",
+    }
 
 
 def test_items_with_equals_are_left_alone() -> None:
-    assert normalise_param_items(["uri=s3://bucket:1", "tau:0.5"]) == ["uri=s3://bucket:1", "tau=0.5"]
+    assert normalise_param_items(["uri=s3://bucket:1", "tau:0.5"]) == [
+        "uri=s3://bucket:1",
+        "tau=0.5",
+    ]
 
 
 def test_an_item_without_separator_is_rejected() -> None:

@@ -22,20 +22,28 @@ from spml.data import (
 
 
 def _write(folder: Path, name: str, mode: str, fmt: str) -> None:
-    colour = {"L": 128, "CMYK": (0, 255, 255, 0), "RGBA": (255, 0, 0, 128), "RGB": (0, 0, 255)}[mode]
+    colour = {"L": 128, "CMYK": (0, 255, 255, 0), "RGBA": (255, 0, 0, 128), "RGB": (0, 0, 255)}[
+        mode
+    ]
     Image.new(mode, (40, 30), colour).save(folder / name, format=fmt)
 
 
 def test_grayscale_cmyk_and_rgba_files_are_read_as_rgb(tmp_path: Path) -> None:
-    cases = [("gray.jpg", "L", "JPEG"), ("cmyk.jpg", "CMYK", "JPEG"), ("rgba.png", "RGBA", "PNG"),
-             ("rgb.jpg", "RGB", "JPEG")]
+    cases = [
+        ("gray.jpg", "L", "JPEG"),
+        ("cmyk.jpg", "CMYK", "JPEG"),
+        ("rgba.png", "RGBA", "PNG"),
+        ("rgb.jpg", "RGB", "JPEG"),
+    ]
     for name, mode, fmt in cases:
         _write(tmp_path, name, mode, fmt)
     images = decode_images(ImageFolder(tmp_path), [name for name, _, _ in cases], size=16)
     assert images.shape == (4, 3, 16, 16) and images.dtype == np.uint8
     gray, cmyk = images[0], images[1]
     assert np.all(np.abs(gray.astype(int) - 128) <= 2)  # three equal channels
-    assert cmyk[0].mean() > 200 and cmyk[1].mean() < 30 and cmyk[2].mean() < 30  # C=0,M=Y=255 -> red
+    assert (
+        cmyk[0].mean() > 200 and cmyk[1].mean() < 30 and cmyk[2].mean() < 30
+    )  # C=0,M=Y=255 -> red
 
 
 def test_every_missing_or_broken_image_is_listed(tmp_path: Path) -> None:
@@ -44,7 +52,9 @@ def test_every_missing_or_broken_image_is_listed(tmp_path: Path) -> None:
     (tmp_path / "truncated.jpg").write_bytes(whole[: len(whole) // 3])
     (tmp_path / "text.jpg").write_text("not an image")
     with pytest.raises(BadImagesError) as caught:
-        decode_images(ImageFolder(tmp_path), ["good.jpg", "truncated.jpg", "text.jpg", "gone.jpg"], 16)
+        decode_images(
+            ImageFolder(tmp_path), ["good.jpg", "truncated.jpg", "text.jpg", "gone.jpg"], 16
+        )
     message = str(caught.value)
     assert "3 image(s)" in message
     for name in ("truncated.jpg", "text.jpg", "gone.jpg"):
@@ -57,11 +67,15 @@ def test_flip_is_seeded_and_normalise_centres_imagenet_mean() -> None:
     first = random_flip(batch, torch.Generator().manual_seed(1))
     again = random_flip(batch, torch.Generator().manual_seed(1))
     assert torch.equal(first, again)
-    mean_pixel = torch.tensor([0.485, 0.456, 0.406]).mul(255).round().to(torch.uint8).view(1, 3, 1, 1)
+    mean_pixel = (
+        torch.tensor([0.485, 0.456, 0.406]).mul(255).round().to(torch.uint8).view(1, 3, 1, 1)
+    )
     assert normalise(mean_pixel.expand(1, 3, 2, 2)).abs().max() < 0.01
 
 
-def test_the_cache_decodes_once_and_again_only_when_something_changed(tmp_path: Path, monkeypatch) -> None:
+def test_the_cache_decodes_once_and_again_only_when_something_changed(
+    tmp_path: Path, monkeypatch
+) -> None:
     for index in range(3):
         _write(tmp_path, f"{index}.jpg", "RGB", "JPEG")
     cache = tmp_path / "cache" / "images.npy"
@@ -87,9 +101,13 @@ def test_a_failed_decode_keeps_the_previous_cache(tmp_path: Path) -> None:
 
 
 def test_batches_read_only_their_rows_of_a_memory_mapped_array(tmp_path: Path) -> None:
-    array = np.lib.format.open_memmap(tmp_path / "x.npy", mode="w+", dtype=np.uint8, shape=(5, 3, 2, 2))
+    array = np.lib.format.open_memmap(
+        tmp_path / "x.npy", mode="w+", dtype=np.uint8, shape=(5, 3, 2, 2)
+    )
     array[:] = np.arange(5, dtype=np.uint8)[:, None, None, None]
     array.flush()
-    data = LabelledImages.from_arrays(np.load(tmp_path / "x.npy", mmap_mode="r"), np.eye(3), rows=[4, 0, 2])
+    data = LabelledImages.from_arrays(
+        np.load(tmp_path / "x.npy", mmap_mode="r"), np.eye(3), rows=[4, 0, 2]
+    )
     assert data.batch(torch.tensor([0, 2]))[:, 0, 0, 0].tolist() == [4, 2]
     assert len(data) == 3 and data.num_classes == 3

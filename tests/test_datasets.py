@@ -49,7 +49,9 @@ def test_the_image_cache_is_memory_mapped_and_named_when_missing(tmp_path: Path)
 def test_versioned_weights_keep_every_version_and_load_weights_only(tmp_path: Path) -> None:
     path = tmp_path / "teacher.pt"
     for value, version in ((1.0, "2026-01-01T00.00.00.000Z"), (2.0, "2026-01-02T00.00.00.000Z")):
-        StateDictDataset(str(path), version=Version(None, version)).save({"w": torch.tensor([value])})
+        StateDictDataset(str(path), version=Version(None, version)).save(
+            {"w": torch.tensor([value])}
+        )
     assert len(list(path.iterdir())) == 2
     latest = StateDictDataset(str(path), version=Version(None, None)).load()
     assert latest["w"].item() == 2.0

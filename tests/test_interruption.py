@@ -40,8 +40,12 @@ json.dump({k: trained.metrics[k] for k in ("test_map", "best_epoch", "history")}
 def _start(tmp_path: Path, checkpoints: str, out: Path, pause: float) -> subprocess.Popen:
     script = tmp_path / "train.py"
     script.write_text(TRAIN)
-    return subprocess.Popen([sys.executable, str(script), checkpoints, str(out), str(pause)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [sys.executable, str(script), checkpoints, str(out), str(pause)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def test_killed_training_resumes_to_the_uninterrupted_result(tmp_path: Path) -> None:

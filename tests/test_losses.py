@@ -132,8 +132,18 @@ def test_gradients_are_finite(name: str) -> None:
 
 def test_every_listed_loss_is_built_and_flags_are_set() -> None:
     assert set(available_losses()) == {
-        "bce", "bce_ls", "an", "an_ls", "wan", "epr", "role", "em", "em_apl",
-        "ll_r", "ll_ct", "ll_cp",
+        "bce",
+        "bce_ls",
+        "an",
+        "an_ls",
+        "wan",
+        "epr",
+        "role",
+        "em",
+        "em_apl",
+        "ll_r",
+        "ll_ct",
+        "ll_cp",
     }
     assert losses.FULL_LABEL_LOSSES == {"bce", "bce_ls"}
     for name in available_losses():
@@ -167,17 +177,21 @@ def test_role_initial_estimates_are_seeded_and_follow_the_reference() -> None:
     observed[INDEX] = torch.tensor(OBSERVED, dtype=torch.bool)
     assert torch.allclose(g[observed], torch.tensor(0.995), atol=1e-6)
     assert ((g[~observed] > 0.4) & (g[~observed] < 0.6)).all()
-    assert torch.equal(build("role", num_samples=N, num_classes=C, seed=3).logits, build(
-        "role", num_samples=N, num_classes=C, seed=3).logits)
+    assert torch.equal(
+        build("role", num_samples=N, num_classes=C, seed=3).logits,
+        build("role", num_samples=N, num_classes=C, seed=3).logits,
+    )
 
 
 def test_role_step_changes_only_the_batch_estimates() -> None:
     loss = build("role", num_samples=N, num_classes=C, seed=0)
     x = torch.tensor(LOGITS, requires_grad=True)
-    optimiser = torch.optim.Adam([
-        {"params": [x], "lr": 1e-3},
-        {"params": list(loss.parameters()), "lr": 1e-3 * loss.lr_multiplier},
-    ])
+    optimiser = torch.optim.Adam(
+        [
+            {"params": [x], "lr": 1e-3},
+            {"params": list(loss.parameters()), "lr": 1e-3 * loss.lr_multiplier},
+        ]
+    )
     value = loss(x, torch.tensor(OBSERVED, dtype=torch.float32), index=torch.tensor(INDEX), epoch=1)
     before = loss.logits.detach().clone()
     value.backward()

@@ -93,19 +93,33 @@ def _broken(mutate) -> dict:
         ([1, 2], ["list"]),
         (_broken(lambda d: d.pop("annotations")), ["missing", "annotations"]),
         (_broken(lambda d: d.pop("categories")), ["missing", "categories"]),
-        (_broken(lambda d: d["annotations"].append({"id": 42, "image_id": 555, "category_id": 1})),
-         ["annotation 42", "image_id 555"]),
-        (_broken(lambda d: d["annotations"].append({"id": 43, "image_id": 9, "category_id": 2})),
-         ["annotation 43", "category_id 2"]),
-        (_broken(lambda d: d["categories"].append({"id": 5, "name": "car"})),
-         ["duplicate category name", "car"]),
+        (
+            _broken(
+                lambda d: d["annotations"].append({"id": 42, "image_id": 555, "category_id": 1})
+            ),
+            ["annotation 42", "image_id 555"],
+        ),
+        (
+            _broken(lambda d: d["annotations"].append({"id": 43, "image_id": 9, "category_id": 2})),
+            ["annotation 43", "category_id 2"],
+        ),
+        (
+            _broken(lambda d: d["categories"].append({"id": 5, "name": "car"})),
+            ["duplicate category name", "car"],
+        ),
         (_broken(lambda d: d["annotations"].clear()), ["no usable image"]),
-        (_broken(lambda d: d["annotations"].append({"id": 44, "image_id": 9})),
-         ["annotation id 44", "category_id"]),
-        (_broken(lambda d: d["images"].append({"id": 9, "file_name": "again.jpg"})),
-         ["duplicate image id 9"]),
-        (_broken(lambda d: d["images"].append({"id": "11", "file_name": "s.jpg"})),
-         ["image ids", "'11'"]),
+        (
+            _broken(lambda d: d["annotations"].append({"id": 44, "image_id": 9})),
+            ["annotation id 44", "category_id"],
+        ),
+        (
+            _broken(lambda d: d["images"].append({"id": 9, "file_name": "again.jpg"})),
+            ["duplicate image id 9"],
+        ),
+        (
+            _broken(lambda d: d["images"].append({"id": "11", "file_name": "s.jpg"})),
+            ["image ids", "'11'"],
+        ),
     ],
 )
 def test_validate_instances_names_source_and_problem(instances, fragments):

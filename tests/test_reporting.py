@@ -22,7 +22,13 @@ from spml.reporting import (
     results_table,
 )
 
-PUBLISHED = {0.55: (64.87, 8.8), 0.65: (68.92, 4.0), 0.75: (69.89, 2.7), 0.85: (68.95, 2.0), 0.95: (63.83, 1.3)}
+PUBLISHED = {
+    0.55: (64.87, 8.8),
+    0.65: (68.92, 4.0),
+    0.75: (69.89, 2.7),
+    0.85: (68.95, 2.0),
+    0.95: (63.83, 1.3),
+}
 
 
 def _student(tau: float, test_map: float, positives: float) -> dict:
@@ -42,17 +48,40 @@ def _student(tau: float, test_map: float, positives: float) -> dict:
 
 
 def _baseline(loss: str, test_map: float) -> dict:
-    return {"name": f"baseline {loss}", "role": "baseline", "loss": loss, "tau": None,
-            "test_map": test_map, "best_val_map": test_map, "best_epoch": 3}
+    return {
+        "name": f"baseline {loss}",
+        "role": "baseline",
+        "loss": loss,
+        "tau": None,
+        "test_map": test_map,
+        "best_val_map": test_map,
+        "best_epoch": 3,
+    }
 
 
 def _records() -> list[dict]:
     """Records in a scrambled order, as a pipeline might collect them."""
     students = [_student(tau, m, p) for tau, (m, p) in PUBLISHED.items()]
-    teacher = {"name": "teacher em", "role": "teacher", "loss": "em", "tau": None,
-               "test_map": 70.96, "best_val_map": 70.1, "best_epoch": 9}
-    return [students[3], _baseline("an", 62.3), students[0], teacher, students[4],
-            _baseline("bce", 76.78), students[2], _baseline("em", 70.7), students[1]]
+    teacher = {
+        "name": "teacher em",
+        "role": "teacher",
+        "loss": "em",
+        "tau": None,
+        "test_map": 70.96,
+        "best_val_map": 70.1,
+        "best_epoch": 9,
+    }
+    return [
+        students[3],
+        _baseline("an", 62.3),
+        students[0],
+        teacher,
+        students[4],
+        _baseline("bce", 76.78),
+        students[2],
+        _baseline("em", 70.7),
+        students[1],
+    ]
 
 
 def test_table_orders_teacher_then_baselines_then_students_by_tau():
@@ -68,7 +97,9 @@ def test_table_orders_teacher_then_baselines_then_students_by_tau():
 
 
 def test_table_fills_missing_keys_with_nan():
-    table = results_table([{"name": "s", "role": "student", "loss": "bce_ls", "tau": 0.5, "test_map": 1.0}])
+    table = results_table(
+        [{"name": "s", "role": "student", "loss": "bce_ls", "tau": 0.5, "test_map": 1.0}]
+    )
     assert table[list(COLUMNS[5:])].isna().all(axis=None)
 
 
@@ -122,7 +153,9 @@ def test_figure_1a_student_curve_and_all_reference_lines(tmp_path):
     np.testing.assert_allclose(curve.get_ydata(), [PUBLISHED[t][0] for t in sorted(PUBLISHED)])
     assert [line.get_ydata()[0] for line in references] == [70.96, 62.3, 76.78, 70.7]
     assert _legend_labels(figure)[1:] == ["EM teacher", "AN", "full labels (BCE)", "EM"]
-    assert len({(line.get_color(), str(line.get_linestyle())) for line in references}) == len(references)
+    assert len({(line.get_color(), str(line.get_linestyle())) for line in references}) == len(
+        references
+    )
     assert axes.get_xlabel() == "threshold τ"
     assert axes.get_ylabel() == "test mAP (%)"
     annotations = {text.get_text() for text in axes.texts}
@@ -177,7 +210,9 @@ def test_figures_reject_tables_without_students():
 
 
 def test_figure_1b_rejects_students_without_pseudo_statistics_and_bad_truth():
-    table = results_table([{"name": "s", "role": "student", "loss": "bce_ls", "tau": 0.5, "test_map": 1.0}])
+    table = results_table(
+        [{"name": "s", "role": "student", "loss": "bce_ls", "tau": 0.5, "test_map": 1.0}]
+    )
     with pytest.raises(ValueError, match="pseudo_pos_per_image"):
         plot_positives_against_tau(table, 2.9)
     with pytest.raises(ValueError, match="finite"):

@@ -28,7 +28,9 @@ def test_every_loss_trains_the_demo_model_through_the_real_loop(loss: str) -> No
     options = {"warmup_epochs": 1} if loss == "em_apl" else {}  # so its relabelling runs too
     trained = train_and_test(
         ModelSpec(f"baseline {loss}", "baseline", loss, options),
-        _split(48, 0, observed=not full_labels), _split(24, 1), _split(24, 2),
+        _split(48, 0, observed=not full_labels),
+        _split(24, 1),
+        _split(24, 2),
         {"name": "small_cnn", "options": {"small_cnn": {"width": 4}}},
         TrainSettings(epochs=2, lr=1e-3, batch_size=16, seed=0, device="cpu"),
     )

@@ -37,8 +37,16 @@ def _train(checkpoint: Path | None = None, stop_after: int | None = None, seed: 
             raise KeyboardInterrupt
 
     settings = TrainSettings(**{**SETTINGS.__dict__, "seed": seed})
-    result = fit(model, loss, _data(64, 0), _data(32, 1), settings,
-                 checkpoint_path=checkpoint, fingerprint="inputs-v1", on_epoch_end=interrupt)
+    result = fit(
+        model,
+        loss,
+        _data(64, 0),
+        _data(32, 1),
+        settings,
+        checkpoint_path=checkpoint,
+        fingerprint="inputs-v1",
+        on_epoch_end=interrupt,
+    )
     return model, result
 
 
@@ -61,8 +69,9 @@ def test_interrupted_training_resumes_to_the_same_weights(tmp_path: Path) -> Non
     for name, value in straight_model.state_dict().items():
         assert torch.equal(value, resumed_model.state_dict()[name]), name
     images = _data(8, 3)
-    np.testing.assert_array_equal(predict(resumed_model, images, device="cpu"),
-                                  predict(straight_model, images, device="cpu"))
+    np.testing.assert_array_equal(
+        predict(resumed_model, images, SETTINGS), predict(straight_model, images, SETTINGS)
+    )
 
 
 def test_a_checkpoint_is_reused_only_for_the_same_inputs(tmp_path: Path) -> None:
@@ -72,9 +81,15 @@ def test_a_checkpoint_is_reused_only_for_the_same_inputs(tmp_path: Path) -> None
     assert reused.history == first.history
 
     torch.manual_seed(8)
-    changed = fit(models.build_model("small_cnn", 3, width=4), losses.build("bce"), _data(64, 0),
-                  _data(32, 1), TrainSettings(**{**SETTINGS.__dict__, "seed": 8}),
-                  checkpoint_path=checkpoint, fingerprint="inputs-v2")
+    changed = fit(
+        models.build_model("small_cnn", 3, width=4),
+        losses.build("bce"),
+        _data(64, 0),
+        _data(32, 1),
+        TrainSettings(**{**SETTINGS.__dict__, "seed": 8}),
+        checkpoint_path=checkpoint,
+        fingerprint="inputs-v2",
+    )
     _, fresh = _train(None, seed=8)
     assert [r.val_map for r in changed.history] == [r.val_map for r in fresh.history]
 
@@ -93,16 +108,30 @@ def test_a_non_finite_loss_names_epoch_and_step() -> None:
             return logits.sum() * float("nan")
 
     with pytest.raises(FloatingPointError, match=r"epoch 1, step 1"):
-        fit(models.build_model("small_cnn", 3, width=4), Exploding(), _data(64, 0), _data(32, 1), SETTINGS)
+        fit(
+            models.build_model("small_cnn", 3, width=4),
+            Exploding(),
+            _data(64, 0),
+            _data(32, 1),
+            SETTINGS,
+        )
 
 
 def test_a_batch_larger_than_the_data_is_refused() -> None:
     settings = TrainSettings(epochs=1, lr=1e-3, batch_size=500, seed=0, device="cpu")
     with pytest.raises(ValueError, match="batch_size"):
-        fit(models.build_model("small_cnn", 3, width=4), losses.build("bce"), _data(64, 0), _data(32, 1), settings)
+        fit(
+            models.build_model("small_cnn", 3, width=4),
+            losses.build("bce"),
+            _data(64, 0),
+            _data(32, 1),
+            settings,
+        )
 
 
-@pytest.mark.parametrize("config, name", [({"epochs": 0}, "epochs"), ({"lr": -1.0}, "lr"), ({"colour": 1}, "colour")])
+@pytest.mark.parametrize(
+    "config, name", [({"epochs": 0}, "epochs"), ({"lr": -1.0}, "lr"), ({"colour": 1}, "colour")]
+)
 def test_bad_training_parameters_are_named(config: dict, name: str) -> None:
     base = {"epochs": 1, "lr": 1e-3, "batch_size": 8, "seed": 0}
     with pytest.raises(ValueError, match=name):
@@ -117,8 +146,19 @@ def test_a_loss_that_turns_nan_keeps_the_last_good_checkpoint(tmp_path: Path) ->
 
     checkpoint = tmp_path / "model.ckpt"
     with pytest.raises(FloatingPointError, match=r"epoch 2, step 1"):
-        fit(models.build_model("small_cnn", 3, width=4), NanInSecondEpoch(), _data(64, 0), _data(32, 1),
-            SETTINGS, checkpoint_path=checkpoint, fingerprint="x")
+        fit(
+            models.build_model("small_cnn", 3, width=4),
+            NanInSecondEpoch(),
+            _data(64, 0),
+            _data(32, 1),
+            SETTINGS,
+            checkpoint_path=checkpoint,
+            fingerprint="x",
+        )
     saved = torch.load(checkpoint, weights_only=True)
     assert saved["epoch"] == 1
-    assert all(torch.isfinite(value).all() for value in saved["model"].values() if value.is_floating_point())
+    assert all(
+        torch.isfinite(value).all()
+        for value in saved["model"].values()
+        if value.is_floating_point()
+    )

@@ -23,7 +23,9 @@ def split_params(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
     """Kedro's `--params` parser, fed with both the `key=value` and the `key:value` forms."""
     if isinstance(value, dict) or not value:
         return _split_params(ctx, param, value)
-    return _split_params(ctx, param, ",".join(normalise_param_items(split_string(ctx, param, value))))
+    return _split_params(
+        ctx, param, ",".join(normalise_param_items(split_string(ctx, param, value)))
+    )
 
 
 def _study_run_command() -> click.Command:

@@ -94,7 +94,12 @@ def write_image_cache(job: DecodeJob, path: Path) -> bool:
     key_file = path.with_name(path.name + ".key")
     key = job.key()
     if path.is_file() and key_file.is_file() and key_file.read_text() == key:
-        log.info("Reusing the decoded images in %s (%d images at %d px)", path, len(job.file_names), job.size)
+        log.info(
+            "Reusing the decoded images in %s (%d images at %d px)",
+            path,
+            len(job.file_names),
+            job.size,
+        )
         return False
     shape = (len(job.file_names), 3, job.size, job.size)
     with atomic_path(path) as temporary:
@@ -104,7 +109,9 @@ def write_image_cache(job: DecodeJob, path: Path) -> bool:
         del out
     with atomic_path(key_file) as temporary:
         temporary.write_text(key)
-    log.info("Decoded %d images from %s at %d px into %s", shape[0], job.folder.root, job.size, path)
+    log.info(
+        "Decoded %d images from %s at %d px into %s", shape[0], job.folder.root, job.size, path
+    )
     return True
 
 
@@ -157,9 +164,7 @@ def random_flip(batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor
     return flipped
 
 
-def shuffled_batches(
-    n: int, batch_size: int, generator: torch.Generator
-) -> Iterator[torch.Tensor]:
+def shuffled_batches(n: int, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
     """Yield index batches of one epoch in an order fixed by the generator."""
     order = torch.randperm(n, generator=generator)
     yield from order.split(batch_size)

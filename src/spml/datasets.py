@@ -72,7 +72,9 @@ class ImageCacheDataset(AbstractDataset):
 
     def load(self) -> np.ndarray:
         if not self._filepath.is_file():
-            raise DatasetError(f"{self._filepath} does not exist; run the data_engineering pipeline first")
+            raise DatasetError(
+                f"{self._filepath} does not exist; run the data_engineering pipeline first"
+            )
         return np.load(self._filepath, mmap_mode="r", allow_pickle=False)
 
     def save(self, data: DecodeJob) -> None:
@@ -138,11 +140,15 @@ class CocoInstancesDataset(AbstractDataset):
 
     def load(self) -> dict[str, Any]:
         if not self._filepath.is_file():
-            raise DatasetError(f"COCO annotation file {self._filepath} does not exist (check data_root)")
+            raise DatasetError(
+                f"COCO annotation file {self._filepath} does not exist (check data_root)"
+            )
         try:
             instances = json.loads(self._filepath.read_text())
         except (UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise DatasetError(f"COCO annotation file {self._filepath} is not valid JSON: {error}") from error
+            raise DatasetError(
+                f"COCO annotation file {self._filepath} is not valid JSON: {error}"
+            ) from error
         validate_instances(instances, source=str(self._filepath))
         return instances
 

@@ -153,15 +153,62 @@ _MIN_VISIBLE = 0.2
 
 # Scene templates: (weight, {category name: chance of appearing}).
 _SCENES: tuple[tuple[float, dict[str, float]], ...] = (
-    (0.32, {"person": 0.58, "car": 0.50, "bicycle": 0.22, "motorcycle": 0.18, "bus": 0.18,
-            "traffic light": 0.26, "stop sign": 0.14, "bench": 0.12, "backpack": 0.16,
-            "handbag": 0.16}),
-    (0.28, {"dining table": 0.50, "cup": 0.36, "fork": 0.24, "knife": 0.16, "bowl": 0.30,
-            "bottle": 0.28, "pizza": 0.22, "apple": 0.16, "chair": 0.34, "person": 0.40}),
-    (0.22, {"chair": 0.44, "tv": 0.40, "cell phone": 0.22, "cat": 0.24, "dog": 0.20,
-            "person": 0.45, "cup": 0.18, "bottle": 0.14}),
-    (0.18, {"bird": 0.38, "dog": 0.34, "bench": 0.35, "person": 0.50, "cat": 0.12,
-            "backpack": 0.14, "bicycle": 0.14, "handbag": 0.08}),
+    (
+        0.32,
+        {
+            "person": 0.58,
+            "car": 0.50,
+            "bicycle": 0.22,
+            "motorcycle": 0.18,
+            "bus": 0.18,
+            "traffic light": 0.26,
+            "stop sign": 0.14,
+            "bench": 0.12,
+            "backpack": 0.16,
+            "handbag": 0.16,
+        },
+    ),
+    (
+        0.28,
+        {
+            "dining table": 0.50,
+            "cup": 0.36,
+            "fork": 0.24,
+            "knife": 0.16,
+            "bowl": 0.30,
+            "bottle": 0.28,
+            "pizza": 0.22,
+            "apple": 0.16,
+            "chair": 0.34,
+            "person": 0.40,
+        },
+    ),
+    (
+        0.22,
+        {
+            "chair": 0.44,
+            "tv": 0.40,
+            "cell phone": 0.22,
+            "cat": 0.24,
+            "dog": 0.20,
+            "person": 0.45,
+            "cup": 0.18,
+            "bottle": 0.14,
+        },
+    ),
+    (
+        0.18,
+        {
+            "bird": 0.38,
+            "dog": 0.34,
+            "bench": 0.35,
+            "person": 0.50,
+            "cat": 0.12,
+            "backpack": 0.14,
+            "bicycle": 0.14,
+            "handbag": 0.08,
+        },
+    ),
 )
 
 # Companion rules: if the first is present, add the second with this chance.
@@ -249,8 +296,22 @@ def _polygon(shape: str, cx: float, cy: float, r: float, angle: float) -> np.nda
         radii = np.where(np.arange(10) % 2 == 0, r, 0.45 * r)
     elif shape == "cross":
         a, b = r, 0.36 * r
-        pts = np.array([(b, -a), (b, -b), (a, -b), (a, b), (b, b), (b, a),
-                        (-b, a), (-b, b), (-a, b), (-a, -b), (-b, -b), (-b, -a)])
+        pts = np.array(
+            [
+                (b, -a),
+                (b, -b),
+                (a, -b),
+                (a, b),
+                (b, b),
+                (b, a),
+                (-b, a),
+                (-b, b),
+                (-a, b),
+                (-a, -b),
+                (-b, -b),
+                (-b, -a),
+            ]
+        )
         c, s = np.cos(angle), np.sin(angle)
         x, y = pts[:, 0], pts[:, 1]
         return np.column_stack([cx + c * x - s * y, cy + s * x + c * y])
@@ -359,8 +420,12 @@ def _annotation(ann_id: int, image_id: int, category: int, points: np.ndarray, s
         "category_id": CATEGORIES[category].id,
         "segmentation": [[round(float(v), 2) for v in clipped.reshape(-1)]],
         "area": round(area, 2),
-        "bbox": [round(float(x0), 2), round(float(y0), 2),
-                 round(float(x1 - x0), 2), round(float(y1 - y0), 2)],
+        "bbox": [
+            round(float(x0), 2),
+            round(float(y0), 2),
+            round(float(x1 - x0), 2),
+            round(float(y1 - y0), 2),
+        ],
         "iscrowd": 0,
     }
 
@@ -391,11 +456,13 @@ def _write_split(
             picture = picture.convert("L")
         file_name = f"COCO_{split}_{image_id:012d}.jpg"
         _save_jpeg(picture, folder / split / file_name)
-        images.append({"id": image_id, "file_name": file_name, "width": size, "height": size,
-                       "license": 1})
+        images.append(
+            {"id": image_id, "file_name": file_name, "width": size, "height": size, "license": 1}
+        )
         for category, points in instances:
-            annotations.append(_annotation(ann_start + len(annotations), image_id, category,
-                                           points, size))
+            annotations.append(
+                _annotation(ann_start + len(annotations), image_id, category, points, size)
+            )
     return {
         "info": {
             "description": "spml synthetic demo data set in COCO 2014 format",
@@ -457,8 +524,9 @@ def generate_demo_coco(
     try:
         rng = np.random.default_rng(seed)
         train = _write_split(rng, staging, "train2014", n_train, image_size, ann_start=1)
-        val = _write_split(rng, staging, "val2014", n_test, image_size,
-                           ann_start=1 + len(train["annotations"]))
+        val = _write_split(
+            rng, staging, "val2014", n_test, image_size, ann_start=1 + len(train["annotations"])
+        )
         (staging / "annotations").mkdir()
         for relative, content in ((TRAIN_JSON, train), (VAL_JSON, val)):
             (staging / relative).write_text(json.dumps(content, separators=(",", ":")))

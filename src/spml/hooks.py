@@ -13,7 +13,12 @@ from kedro.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
 
-RAW_INPUTS = ("coco_train_instances", "coco_test_instances", "coco_train_images", "coco_test_images")
+RAW_INPUTS = (
+    "coco_train_instances",
+    "coco_test_instances",
+    "coco_train_images",
+    "coco_test_images",
+)
 
 
 class StudyDesignHooks:
@@ -27,7 +32,9 @@ class StudyDesignHooks:
         params = context.params
         check_parameters(params)
         use_design(design_from_parameters(params))
-        tracking.check_reachable(str(context.config_loader["mlflow"]["server"]["mlflow_tracking_uri"]))
+        tracking.check_reachable(
+            str(context.config_loader["mlflow"]["server"]["mlflow_tracking_uri"])
+        )
 
 
 class StageTimingHooks:
@@ -57,14 +64,17 @@ class StudyInputsHooks:
         self._params = dict(context.params)
 
     @hook_impl
-    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Pipeline, catalog: DataCatalog) -> None:
+    def before_pipeline_run(
+        self, run_params: dict[str, Any], pipeline: Pipeline, catalog: DataCatalog
+    ) -> None:
         from spml import tracking
 
         tracking.set_save_version(run_params.get("run_id"))  # Kedro saves versions under the run id
         if set(RAW_INPUTS) & pipeline.inputs():
             self._generate_demo_if_due()
         missing = [
-            name for name in sorted(pipeline.inputs())
+            name
+            for name in sorted(pipeline.inputs())
             if not name.startswith("params:") and name != "parameters" and not catalog.exists(name)
         ]
         if missing:
@@ -74,11 +84,16 @@ class StudyInputsHooks:
         """The demo is made on first use, only at its own root, never over a user's data."""
         demo = self._params.get("demo") or {}
         data_root = self._params.get("data_root")
-        if not demo.get("generate") or Path(str(data_root)).resolve() != Path(str(demo["root"])).resolve():
+        if (
+            not demo.get("generate")
+            or Path(str(data_root)).resolve() != Path(str(demo["root"])).resolve()
+        ):
             return
         from spml.demo import ensure_demo_coco
 
-        options = {key: demo[key] for key in ("seed", "n_train", "n_test", "image_size") if key in demo}
+        options = {
+            key: demo[key] for key in ("seed", "n_train", "n_test", "image_size") if key in demo
+        }
         ensure_demo_coco(demo["root"], **options)
 
 
@@ -88,7 +103,8 @@ class MissingInputsError(RuntimeError):
     def __init__(self, missing: list[str], catalog: DataCatalog) -> None:
         lines = [f"  - {name}: {_where(name, catalog)}" for name in missing]
         super().__init__(
-            "These inputs of the requested pipeline do not exist yet:\n" + "\n".join(lines)
+            "These inputs of the requested pipeline do not exist yet:\n"
+            + "\n".join(lines)
             + "\nRun the pipelines that produce them first (e.g. `kedro run` for the whole study, "
             "or `kedro run --pipeline teacher`)."
         )

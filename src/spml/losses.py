@@ -408,8 +408,11 @@ class EntropyMaximisationAPL(SPMLLoss):
         num_epochs: int = 10,
     ) -> None:
         super().__init__(
-            alpha=alpha, beta=beta, warmup_epochs=warmup_epochs,
-            neg_proportion=neg_proportion, num_epochs=num_epochs,
+            alpha=alpha,
+            beta=beta,
+            warmup_epochs=warmup_epochs,
+            neg_proportion=neg_proportion,
+            num_epochs=num_epochs,
         )
         self._check("alpha", alpha, lambda v: v >= 0, ">= 0")
         self._check("beta", beta, lambda v: v >= 0, ">= 0")
@@ -418,8 +421,11 @@ class EntropyMaximisationAPL(SPMLLoss):
         )
         self._check("neg_proportion", neg_proportion, lambda v: 0 <= v <= 1, "in [0, 1]")
         self._check(
-            "num_epochs", num_epochs, lambda v: v > warmup_epochs,
-            f"an integer > warmup_epochs={warmup_epochs}", integer=True,
+            "num_epochs",
+            num_epochs,
+            lambda v: v > warmup_epochs,
+            f"an integer > warmup_epochs={warmup_epochs}",
+            integer=True,
         )
         self.num_samples, self.num_classes = num_samples, num_classes
         self.alpha, self.beta = float(alpha), float(beta)

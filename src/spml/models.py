@@ -114,12 +114,16 @@ def _torchvision_resnet(
 
 
 @register("resnet18")
-def resnet18(num_classes: int, weights_path: str | None = None, random_init: bool = False) -> nn.Module:
+def resnet18(
+    num_classes: int, weights_path: str | None = None, random_init: bool = False
+) -> nn.Module:
     """ResNet-18, a cheap stand-in for ResNet-50 on small real data."""
     return _torchvision_resnet("resnet18", num_classes, weights_path, random_init)
 
 
 @register("resnet50")
-def resnet50(num_classes: int, weights_path: str | None = None, random_init: bool = False) -> nn.Module:
+def resnet50(
+    num_classes: int, weights_path: str | None = None, random_init: bool = False
+) -> nn.Module:
     """ResNet-50, the backbone of every published SPML number."""
     return _torchvision_resnet("resnet50", num_classes, weights_path, random_init)

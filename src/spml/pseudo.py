@@ -22,9 +22,7 @@ def validate_tau(tau: object, name: str = "tau") -> float:
     elif isinstance(tau, numbers.Real):
         value = float(tau)
     else:
-        raise ValueError(
-            f"{name} must be a number in [0, 1), got {tau!r} ({type(tau).__name__})"
-        )
+        raise ValueError(f"{name} must be a number in [0, 1), got {tau!r} ({type(tau).__name__})")
     if math.isnan(value) or not 0.0 <= value < 1.0:
         raise ValueError(f"{name} must be a number in [0, 1), got {tau!r}")
     return value

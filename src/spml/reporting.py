@@ -47,7 +47,15 @@ FIGSIZE = (6.0, 4.0)
 DPI = 120
 _STUDENT_COLOUR = "tab:blue"
 _REFERENCE_COLOURS = (
-    "tab:red", "tab:orange", "tab:green", "tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan", "tab:gray",
+    "tab:red",
+    "tab:orange",
+    "tab:green",
+    "tab:purple",
+    "tab:brown",
+    "tab:pink",
+    "tab:olive",
+    "tab:cyan",
+    "tab:gray",
 )
 _REFERENCE_STYLES = ("--", ":", "-.", (0, (5, 1)), (0, (3, 1, 1, 1, 1, 1)))
 
@@ -70,7 +78,8 @@ def _check_record(index: int, record: Mapping[str, object]) -> None:
         raise ValueError(f"Result record {name!r} (position {index}) lacks required keys {absent}")
     if record["role"] not in ROLES:
         raise ValueError(
-            f"Result record {record['name']!r} has unknown role {record['role']!r}; choose one of {list(ROLES)}"
+            f"Result record {record['name']!r} has unknown role {record['role']!r}; "
+            f"choose one of {list(ROLES)}"
         )
     if record["role"] == "student" and _missing(record.get("tau")):
         raise ValueError(f"Student record {record['name']!r} lacks its threshold 'tau'")
@@ -134,8 +143,7 @@ def results_markdown(table: pd.DataFrame) -> str:
     header = "| " + " | ".join(columns) + " |"
     align = "|" + "|".join("---" if c in _TEXT_COLUMNS else "---:" for c in columns) + "|"
     body = [
-        "| " + " | ".join(_cell(c, row[c]) for c in columns) + " |"
-        for _, row in table.iterrows()
+        "| " + " | ".join(_cell(c, row[c]) for c in columns) + " |" for _, row in table.iterrows()
     ]
     return "\n".join([header, align, *body]) + "\n"
 
@@ -144,10 +152,14 @@ def _students(table: pd.DataFrame, column: str) -> pd.DataFrame:
     """Pick the student rows with a value to plot, or say why there are none."""
     students = table[table["role"] == "student"]
     if students.empty:
-        raise ValueError("No student rows (role 'student') in the results table; nothing to plot against tau")
+        raise ValueError(
+            "No student rows (role 'student') in the results table; nothing to plot against tau"
+        )
     students = students.dropna(subset=["tau", column]).sort_values("tau")
     if students.empty:
-        raise ValueError(f"No student row has both 'tau' and '{column}'; nothing to plot against tau")
+        raise ValueError(
+            f"No student row has both 'tau' and '{column}'; nothing to plot against tau"
+        )
     return students
 
 
@@ -162,7 +174,12 @@ def _plot_curve(axes: Axes, taus: list[float], values: list[float], label: str) 
     axes.plot(taus, values, marker="o", linestyle="-", color=_STUDENT_COLOUR, label=label)
     for tau, value in zip(taus, values):
         axes.annotate(
-            f"{value:.2f}", (tau, value), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=8
+            f"{value:.2f}",
+            (tau, value),
+            textcoords="offset points",
+            xytext=(0, 6),
+            ha="center",
+            fontsize=8,
         )
     axes.set_xticks(taus)
     if len(taus) == 1:
@@ -182,7 +199,10 @@ def _references(table: pd.DataFrame, reference_losses: list[str] | None) -> list
         wanted = [loss.lower() for loss in reference_losses]
         absent = sorted(set(wanted) - set(baselines["loss"].str.lower()))
         if absent:
-            warnings.warn(f"No baseline trained with losses {absent}; their reference lines are left out", stacklevel=3)
+            warnings.warn(
+                f"No baseline trained with losses {absent}; their reference lines are left out",
+                stacklevel=3,
+            )
         baselines = baselines[baselines["loss"].str.lower().isin(wanted)]
     lines += [(loss_label(row.loss), float(row.test_map)) for row in baselines.itertuples()]
     return lines
@@ -196,7 +216,9 @@ def plot_map_against_tau(
     """Draw figure 1a: student mAP per tau against the teacher and baseline mAPs."""
     students = _students(table, "test_map")
     figure, axes = _new_axes()
-    _plot_curve(axes, students["tau"].tolist(), students["test_map"].tolist(), "student (pseudo labels)")
+    _plot_curve(
+        axes, students["tau"].tolist(), students["test_map"].tolist(), "student (pseudo labels)"
+    )
     for number, (label, value) in enumerate(_references(table, reference_losses)):
         axes.axhline(
             value,
@@ -218,10 +240,14 @@ def plot_positives_against_tau(
 ) -> Figure:
     """Draw figure 1b: how many positives each tau keeps, against the true label density."""
     if not math.isfinite(ground_truth_positives):
-        raise ValueError(f"ground_truth_positives must be a finite number, got {ground_truth_positives!r}")
+        raise ValueError(
+            f"ground_truth_positives must be a finite number, got {ground_truth_positives!r}"
+        )
     students = _students(table, "pseudo_pos_per_image")
     figure, axes = _new_axes()
-    _plot_curve(axes, students["tau"].tolist(), students["pseudo_pos_per_image"].tolist(), "pseudo labels")
+    _plot_curve(
+        axes, students["tau"].tolist(), students["pseudo_pos_per_image"].tolist(), "pseudo labels"
+    )
     axes.axhline(
         ground_truth_positives,
         color=_REFERENCE_COLOURS[0],

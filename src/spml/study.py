@@ -34,7 +34,9 @@ def label_table(
     clashes = sorted(set(category_names) & set(META_COLUMNS))
     if clashes:
         raise ValueError(f"Category names {clashes} clash with the label table's own columns")
-    table = pd.DataFrame({"image_id": np.asarray(image_ids, dtype=np.int64), "file_name": file_names})
+    table = pd.DataFrame(
+        {"image_id": np.asarray(image_ids, dtype=np.int64), "file_name": file_names}
+    )
     if split is not None:
         table["split"] = split
     values = pd.DataFrame(np.asarray(matrix), columns=list(category_names))
@@ -51,7 +53,9 @@ def label_matrix(table: pd.DataFrame, dtype: type = np.float32) -> np.ndarray:
     return table[category_columns(table)].to_numpy(dtype=dtype)
 
 
-def check_aligned(table: pd.DataFrame, reference: pd.DataFrame, name: str, reference_name: str) -> None:
+def check_aligned(
+    table: pd.DataFrame, reference: pd.DataFrame, name: str, reference_name: str
+) -> None:
     """Refuse to pair tables whose rows or categories differ (e.g. from another data set)."""
     if category_columns(table) != category_columns(reference):
         raise ValueError(
@@ -124,20 +128,30 @@ def train_and_test(
     options = dict(spec.loss_options)
     if "num_epochs" in losses.default_hparams(spec.loss):  # schedules span the actual training
         options.setdefault("num_epochs", settings.epochs)
-    loss_fn = losses.build(spec.loss, num_samples=len(train), num_classes=train.num_classes, **options)
+    loss_fn = losses.build(
+        spec.loss, num_samples=len(train), num_classes=train.num_classes, **options
+    )
     torch.manual_seed(settings.seed)
     model = models.build_from_config(model_config, train.num_classes)
     fingerprint = _fingerprint(
-        asdict(spec), dict(model_config), asdict(settings),
+        asdict(spec),
+        dict(model_config),
+        asdict(settings),
         arrays=(train.targets, val.targets, _image_sample(train), _image_sample(val)),
     )
     checkpoint = Path(checkpoint_dir) / f"{spec.slug}.ckpt" if checkpoint_dir else None
     result = fit(
-        model, loss_fn, train, val, settings,
-        label=spec.name, on_epoch_end=on_epoch_end,
-        checkpoint_path=checkpoint, fingerprint=fingerprint,
+        model,
+        loss_fn,
+        train,
+        val,
+        settings,
+        label=spec.name,
+        on_epoch_end=on_epoch_end,
+        checkpoint_path=checkpoint,
+        fingerprint=fingerprint,
     )
-    test_map = evaluate(model, test, settings.eval_batch_size, settings.device)
+    test_map = evaluate(model, test, settings)
     log.info("%s: test mAP %.2f (epoch %d selected)", spec.name, test_map, result.best_epoch)
     metrics = {
         "name": spec.name,

@@ -16,7 +16,7 @@ _save_version: str | None = None
 
 
 def check_reachable(uri: str, timeout: float = 5.0) -> None:
-    """Fail in seconds, naming the URI, when a tracking server is down (MLflow would retry for minutes)."""
+    """Fail in seconds, naming the URI, when a tracking server is down (MLflow retries minutes)."""
     if not uri.startswith(("http://", "https://")):
         return
     try:
@@ -73,7 +73,11 @@ def model_run(name: str, params: Mapping[str, Any]) -> Iterator[None]:
 def log_epoch(report: EpochReport) -> None:
     """Record an epoch as soon as it ends, so an interrupted run has already told its story."""
     mlflow.log_metrics(
-        {"train_loss": report.train_loss, "val_map": report.val_map, "epoch_seconds": report.seconds},
+        {
+            "train_loss": report.train_loss,
+            "val_map": report.val_map,
+            "epoch_seconds": report.seconds,
+        },
         step=report.epoch,
     )
 

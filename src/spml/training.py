@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import time
@@ -32,13 +33,40 @@ class TrainSettings:
     seed: int
     eval_batch_size: int = 256
     device: str = "auto"
+    mixed_precision: bool = True  # bf16 autocast, on CUDA only: CPU numbers stay exact
+    channels_last: bool = True  # NHWC tensors for convolutions, on CUDA only
+    compile: bool = False  # torch.compile the model for training
+
+    @property
+    def target(self) -> torch.device:
+        """The device this run uses."""
+        return resolve_device(self.device)
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """bf16 autocast where it pays (CUDA and asked for), a no-op elsewhere."""
+        cuda = self.target.type == "cuda"
+        return torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda and self.mixed_precision)
+
+    def network_inputs(self, batch: torch.Tensor) -> torch.Tensor:
+        """A uint8 CPU batch as normalised floats on the device, in the layout the model wants."""
+        inputs = normalise(to_device(batch, self.target))
+        if self.target.type == "cuda" and self.channels_last:
+            inputs = inputs.contiguous(memory_format=torch.channels_last)
+        return inputs
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "eval_batch_size"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"Parameter training.{name} must be a positive integer, got {value!r}")
-        if isinstance(self.lr, bool) or not isinstance(self.lr, int | float) or not np.isfinite(self.lr) or self.lr <= 0:
+                raise ValueError(
+                    f"Parameter training.{name} must be a positive integer, got {value!r}"
+                )
+        if (
+            isinstance(self.lr, bool)
+            or not isinstance(self.lr, int | float)
+            or not np.isfinite(self.lr)
+            or self.lr <= 0
+        ):
             raise ValueError(f"Parameter training.lr must be a positive number, got {self.lr!r}")
 
     @classmethod
@@ -90,21 +118,24 @@ def to_device(batch: torch.Tensor, device: torch.device) -> torch.Tensor:
 
 @torch.no_grad()
 def predict(
-    model: nn.Module, data: LabelledImages, batch_size: int = 256, device: str = "auto"
+    model: nn.Module, data: LabelledImages, settings: TrainSettings | None = None
 ) -> np.ndarray:
     """Class probabilities under the evaluation transform (no flip), in data order."""
-    target = resolve_device(device)
-    model.to(target).eval()
-    outputs = [
-        torch.sigmoid(model(normalise(to_device(data.batch(index), target)))).float().cpu()
-        for index in ordered_batches(len(data), batch_size)
-    ]
-    return torch.cat(outputs).numpy() if outputs else np.zeros((0, data.num_classes), dtype=np.float32)
+    settings = settings or TrainSettings(epochs=1, lr=1.0, batch_size=1, seed=0)
+    model.to(settings.target).eval()
+    outputs = []
+    for index in ordered_batches(len(data), settings.eval_batch_size):
+        with settings.autocast():
+            logits = model(settings.network_inputs(data.batch(index)))
+        outputs.append(torch.sigmoid(logits.float()).cpu())
+    return (
+        torch.cat(outputs).numpy() if outputs else np.zeros((0, data.num_classes), dtype=np.float32)
+    )
 
 
-def evaluate(model: nn.Module, data: LabelledImages, batch_size: int, device: str) -> float:
+def evaluate(model: nn.Module, data: LabelledImages, settings: TrainSettings) -> float:
     """mAP on fully labelled data, the model-selection and test criterion."""
-    return mean_average_precision(predict(model, data, batch_size, device), data.targets.numpy())
+    return mean_average_precision(predict(model, data, settings), data.targets.numpy())
 
 
 def _optimiser(model: nn.Module, loss: nn.Module, lr: float) -> torch.optim.Optimizer:
@@ -118,6 +149,7 @@ def _optimiser(model: nn.Module, loss: nn.Module, lr: float) -> torch.optim.Opti
 
 def _train_epoch(
     model: nn.Module,
+    network: nn.Module,
     loss: nn.Module,
     optimiser: torch.optim.Optimizer,
     train: LabelledImages,
@@ -127,19 +159,24 @@ def _train_epoch(
     label: str,
 ) -> float:
     """One pass over the training data; returns the mean batch loss."""
-    device = resolve_device(settings.device)
+    device = settings.target
     model.train()
     loss.train()
     total, steps = 0.0, 0
     batches = list(shuffled_batches(len(train), settings.batch_size, generator))
     bar = tqdm(
-        batches, desc=f"{label} epoch {epoch}/{settings.epochs}", leave=False, mininterval=1.0,
+        batches,
+        desc=f"{label} epoch {epoch}/{settings.epochs}",
+        leave=False,
+        mininterval=1.0,
         disable=None,  # a bar on a terminal; none in CI logs and files
     )
     for step, index in enumerate(bar, start=1):
-        images = to_device(random_flip(train.batch(index), generator), device)
+        inputs = settings.network_inputs(random_flip(train.batch(index), generator))
         targets = to_device(train.targets[index], device)
-        value = loss(model(normalise(images)), targets, index=index.to(device), epoch=epoch)
+        with settings.autocast():
+            logits = network(inputs)
+        value = loss(logits.float(), targets, index=index.to(device), epoch=epoch)
         if not torch.isfinite(value):
             raise FloatingPointError(
                 f"{label}: loss became {value.item()} at epoch {epoch}, step {step}; "
@@ -172,9 +209,12 @@ def fit(
             f"Parameter training.batch_size={settings.batch_size} is larger than the "
             f"{len(train)} training images"
         )
-    device = resolve_device(settings.device)
+    device = settings.target
     model.to(device)
+    if device.type == "cuda" and settings.channels_last:
+        model.to(memory_format=torch.channels_last)
     loss.to(device)
+    network = torch.compile(model) if settings.compile else model  # weights stay shared with model
     optimiser = _optimiser(model, loss, settings.lr)
     generator = torch.Generator().manual_seed(settings.seed)
     result = FitResult(best_state={}, best_epoch=0, best_val_map=float("-inf"))
@@ -185,8 +225,10 @@ def fit(
         )
     for epoch in range(first_epoch, settings.epochs + 1):
         started = time.perf_counter()
-        train_loss = _train_epoch(model, loss, optimiser, train, settings, generator, epoch, label)
-        val_map = evaluate(model, val, settings.eval_batch_size, settings.device)
+        train_loss = _train_epoch(
+            model, network, loss, optimiser, train, settings, generator, epoch, label
+        )
+        val_map = evaluate(model, val, settings)
         report = EpochReport(epoch, train_loss, val_map, time.perf_counter() - started)
         result.history.append(report)
         if val_map > result.best_val_map:
@@ -194,8 +236,14 @@ def fit(
             result.best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
         log.info(
             "%s epoch %d/%d: train_loss %.4f, val mAP %.2f (best %.2f at epoch %d), %.1fs",
-            label, epoch, settings.epochs, train_loss, val_map,
-            result.best_val_map, result.best_epoch, report.seconds,
+            label,
+            epoch,
+            settings.epochs,
+            train_loss,
+            val_map,
+            result.best_val_map,
+            result.best_epoch,
+            report.seconds,
         )
         if checkpoint_path is not None:
             _save_checkpoint(

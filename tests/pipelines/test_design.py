@@ -6,7 +6,12 @@ import pytest
 
 from spml.pipelines import design as design_module
 from spml.pipelines.baselines import create_pipeline as baselines_pipeline
-from spml.pipelines.design import StudyDesign, check_losses, check_parameters, design_from_parameters
+from spml.pipelines.design import (
+    StudyDesign,
+    check_losses,
+    check_parameters,
+    design_from_parameters,
+)
 from spml.pipelines.reporting import create_pipeline as reporting_pipeline
 from spml.pipelines.student import create_pipeline as student_pipeline
 
@@ -49,7 +54,10 @@ def test_each_tau_gets_its_own_namespaced_student_and_the_report_reads_them(monk
         ({"teacher": {"loss": "bce"}}, "teacher.loss"),
         ({"teacher": {"loss": "nope"}}, "teacher"),
         ({"student": {"loss": "bce_ls", "loss_options": {"eps": 2}}}, "student"),
-        ({"baselines": {"losses": ["em"], "options": {"em": {"gamma": 1}}}}, "baselines.options.em"),
+        (
+            {"baselines": {"losses": ["em"], "options": {"em": {"gamma": 1}}}},
+            "baselines.options.em",
+        ),
         ({"baselines": {"losses": ["an"], "options": {"em": {}}}}, "baselines.options"),
     ],
 )
@@ -70,15 +78,26 @@ def test_the_shipped_configuration_is_valid() -> None:
     from tests.conftest import PROJECT_ROOT
 
     def parameters(env: str) -> dict:
-        return OmegaConfigLoader(str(PROJECT_ROOT / "conf"), base_env="base", default_run_env="local",
-                                 env=env, merge_strategy={"parameters": "soft"})["parameters"]
+        return OmegaConfigLoader(
+            str(PROJECT_ROOT / "conf"),
+            base_env="base",
+            default_run_env="local",
+            env=env,
+            merge_strategy={"parameters": "soft"},
+        )["parameters"]
 
     for env in ("local", "all_losses"):
         check_parameters(parameters(env))
         assert design_from_parameters(parameters(env)).taus == (0.55, 0.65, 0.75, 0.85, 0.95)
     coco = parameters("coco")
-    assert (coco["model"]["name"], coco["image_size"], coco["training"]["lr"]) == ("resnet50", 448, 1e-5)
-    with pytest.raises(ValueError, match="weights_path"):  # no ImageNet weights given: said up front
+    assert (coco["model"]["name"], coco["image_size"], coco["training"]["lr"]) == (
+        "resnet50",
+        448,
+        1e-5,
+    )
+    with pytest.raises(
+        ValueError, match="weights_path"
+    ):  # no ImageNet weights given: said up front
         check_parameters(coco)
     coco["model"]["options"]["resnet50"]["random_init"] = True
     check_parameters(coco)

@@ -23,7 +23,9 @@ def _teacher_run(project: Path, **runtime_params: object) -> dict[str, object]:
     metrics = json.loads((project / "data/07_model_output/teacher_metrics.json").read_text())
     return {
         "observed": pd.read_parquet(project / "data/03_primary/observed_labels.parquet"),
-        "probabilities": pd.read_parquet(project / "data/07_model_output/teacher_probabilities.parquet"),
+        "probabilities": pd.read_parquet(
+            project / "data/07_model_output/teacher_probabilities.parquet"
+        ),
         "test_map": metrics["test_map"],
     }
 

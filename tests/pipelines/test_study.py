@@ -40,12 +40,19 @@ def test_study_writes_figures_table_and_one_run_per_model(finished_study: Path) 
 
     stats = pd.read_csv(reports / "dataset_stats.csv").set_index("source")
     assert stats.loc["train2014", "images_without_annotations"] > 0  # dropped, and counted
-    assert stats.loc["train2014", "images_kept"] == stats.loc["train2014", ["train_split", "val_split"]].sum()
+    assert (
+        stats.loc["train2014", "images_kept"]
+        == stats.loc["train2014", ["train_split", "val_split"]].sum()
+    )
 
     results = pd.read_csv(reports / "results.csv")
     assert list(results["name"]) == [
-        "teacher (em)", "baseline an", "baseline em", "baseline bce",
-        "student tau=0.3", "student tau=0.5",
+        "teacher (em)",
+        "baseline an",
+        "baseline em",
+        "baseline bce",
+        "student tau=0.3",
+        "student tau=0.5",
     ]
     assert results["test_map"].between(0, 100).all()
     students = results[results["role"] == "student"]
@@ -67,7 +74,9 @@ def test_study_writes_figures_table_and_one_run_per_model(finished_study: Path) 
     saved_version = next((finished_study / "data/06_models/teacher.pt").iterdir()).name
     assert client.get_run(teacher_id).data.tags["model_version"] == saved_version
     assert [m.step for m in client.get_metric_history(teacher_id, "val_map")] == [1, 2]
-    study_run = mlflow.search_runs(experiment_names=[EXPERIMENT], filter_string="tags.mlflow.runName = '__default__'")
+    study_run = mlflow.search_runs(
+        experiment_names=[EXPERIMENT], filter_string="tags.mlflow.runName = '__default__'"
+    )
     artifacts = {a.path for a in client.list_artifacts(study_run["run_id"].iloc[0])}
     assert {"fig1a_map_against_tau.png", "results.csv", "results.md"} <= artifacts
 
@@ -90,7 +99,9 @@ def test_one_student_for_any_tau_reuses_the_teacher(finished_study: Path) -> Non
 
 
 @pytest.mark.parametrize("value", ["1.5", "abc", "-0.1"])
-def test_bad_tau_stops_before_training_and_names_the_parameter(tiny_project: Path, value: str) -> None:
+def test_bad_tau_stops_before_training_and_names_the_parameter(
+    tiny_project: Path, value: str
+) -> None:
     result = kedro(tiny_project, "run", "--pipeline", "student", "--params", f"tau:{value}")
     assert result.returncode != 0
     assert "tau" in result.stderr
@@ -122,8 +133,12 @@ def test_a_broken_annotation_file_is_named_and_outputs_stay(tiny_project: Path) 
     (broken / "annotations" / "instances_val2014.json").write_text("{}")
     existing = tiny_project / "data" / "03_primary" / "full_labels.parquet"
     existing.write_bytes(b"earlier output")
-    result = kedro(tiny_project, "run", "--pipeline", "data_engineering", "--params", f"data_root={broken}")
+    result = kedro(
+        tiny_project, "run", "--pipeline", "data_engineering", "--params", f"data_root={broken}"
+    )
     assert result.returncode != 0
     assert "instances_train2014.json" in result.stderr and "not valid JSON" in result.stderr
     assert existing.read_bytes() == b"earlier output"
-    assert not (tiny_project / "data" / "01_raw" / "coco_demo").exists()  # no demo over a user's path
+    assert not (
+        tiny_project / "data" / "01_raw" / "coco_demo"
+    ).exists()  # no demo over a user's path

@@ -48,8 +48,16 @@ def train_tracked(
         if extra_metrics:
             tracking.log_final(extra_metrics)
         trained = train_and_test(
-            spec, train, val, test, model_config, settings,
-            checkpoint_dir=checkpoint_dir, on_epoch_end=tracking.log_epoch,
+            spec,
+            train,
+            val,
+            test,
+            model_config,
+            settings,
+            checkpoint_dir=checkpoint_dir,
+            on_epoch_end=tracking.log_epoch,
         )
-        tracking.log_final({key: trained.metrics[key] for key in ("test_map", "best_val_map", "best_epoch")})
+        tracking.log_final(
+            {key: trained.metrics[key] for key in ("test_map", "best_val_map", "best_epoch")}
+        )
     return trained.state, {**trained.metrics, **(extra_metrics or {})}

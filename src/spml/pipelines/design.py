@@ -53,7 +53,9 @@ def design_from_parameters(params: Mapping[str, Any]) -> StudyDesign:
 def check_parameters(params: Mapping[str, Any]) -> None:
     """Everything the study can check before it starts: losses, model, training settings."""
     check_losses(params)
-    models.build_from_config(params.get("model") or {}, num_classes=2)  # names a bad name, option or weights file
+    models.build_from_config(
+        params.get("model") or {}, num_classes=2
+    )  # names a bad name, option or weights file
     TrainSettings.from_config(params.get("training") or {})
     size = params.get("image_size")
     if isinstance(size, bool) or not isinstance(size, int) or size < 16:
@@ -68,15 +70,21 @@ def check_losses(params: Mapping[str, Any]) -> None:
     configured = [
         ("teacher", teacher.get("loss"), teacher.get("loss_options")),
         ("student", student.get("loss"), student.get("loss_options")),
-        *((f"baselines.options.{loss}", loss, options.get(loss)) for loss in baselines.get("losses") or ()),
+        *(
+            (f"baselines.options.{loss}", loss, options.get(loss))
+            for loss in baselines.get("losses") or ()
+        ),
     ]
     stray = sorted(set(options) - set(baselines.get("losses") or ()))
     if stray:
-        raise ValueError(f"Parameter baselines.options has options for {stray}, not in baselines.losses")
+        raise ValueError(
+            f"Parameter baselines.options has options for {stray}, not in baselines.losses"
+        )
     if teacher.get("loss") in losses.FULL_LABEL_LOSSES:
+        choices = sorted(set(losses.available_losses()) - losses.FULL_LABEL_LOSSES)
         raise ValueError(
             f"Parameter teacher.loss={teacher['loss']!r} needs full labels; a teacher learns from "
-            f"single positives: choose one of {sorted(set(losses.available_losses()) - losses.FULL_LABEL_LOSSES)}"
+            f"single positives: choose one of {choices}"
         )
     for where, name, loss_options in configured:
         try:

@@ -9,17 +9,26 @@ from .nodes import baseline_trainer
 
 def create_pipeline(**kwargs) -> Pipeline:
     """One training node per baseline in `baselines`."""
-    return Pipeline([
-        node(
-            baseline_trainer(loss),
-            inputs=[
-                "observed_labels", "full_labels", "test_labels", "train_images", "test_images",
-                "params:baselines", "params:model", "params:training", "params:checkpoints",
-                "params:data_root",
-            ],
-            outputs=[f"baseline_model_{loss}", f"baseline_metrics_{loss}"],
-            name=f"train_baseline_{loss}",
-            namespace=f"baseline_{loss}",
-        )
-        for loss in current_design().baselines
-    ])
+    return Pipeline(
+        [
+            node(
+                baseline_trainer(loss),
+                inputs=[
+                    "observed_labels",
+                    "full_labels",
+                    "test_labels",
+                    "train_images",
+                    "test_images",
+                    "params:baselines",
+                    "params:model",
+                    "params:training",
+                    "params:checkpoints",
+                    "params:data_root",
+                ],
+                outputs=[f"baseline_model_{loss}", f"baseline_metrics_{loss}"],
+                name=f"train_baseline_{loss}",
+                namespace=f"baseline_{loss}",
+            )
+            for loss in current_design().baselines
+        ]
+    )

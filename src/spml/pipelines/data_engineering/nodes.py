@@ -23,7 +23,9 @@ def build_label_tables(
         train_instances, test_instances, "coco_train_instances", "coco_test_instances"
     )
     seed = int(protocol_params["seed"])
-    train_ids, categories, train_matrix = protocol.coco_label_matrix(train_instances, "coco_train_instances")
+    train_ids, categories, train_matrix = protocol.coco_label_matrix(
+        train_instances, "coco_train_instances"
+    )
     test_ids, _, test_matrix = protocol.coco_label_matrix(test_instances, "coco_test_instances")
     train_idx, val_idx = protocol.split_train_val(
         len(train_ids), float(protocol_params["val_fraction"]), seed
@@ -37,9 +39,16 @@ def build_label_tables(
     test_labels = label_table(
         test_ids, protocol.file_names(test_instances, test_ids), categories, test_matrix
     )
-    stats = _stats(train_instances, test_instances, train_matrix, test_matrix, len(train_idx), len(val_idx))
-    log.info("Label tables: %d train, %d val, %d test images, %d categories",
-             len(train_idx), len(val_idx), len(test_ids), len(categories))
+    stats = _stats(
+        train_instances, test_instances, train_matrix, test_matrix, len(train_idx), len(val_idx)
+    )
+    log.info(
+        "Label tables: %d train, %d val, %d test images, %d categories",
+        len(train_idx),
+        len(val_idx),
+        len(test_ids),
+        len(categories),
+    )
     return full_labels, observed_labels, test_labels, stats
 
 
@@ -57,16 +66,18 @@ def _stats(
         ("train2014", train_instances, train_matrix),
         ("val2014 (test)", test_instances, test_matrix),
     ):
-        rows.append({
-            "source": name,
-            "images": len(instances["images"]),
-            "images_without_annotations": len(instances["images"]) - len(matrix),
-            "images_kept": len(matrix),
-            "categories": matrix.shape[1],
-            "positives_per_image": protocol.positives_per_image(matrix),
-            "train_split": n_train if name == "train2014" else 0,
-            "val_split": n_val if name == "train2014" else 0,
-        })
+        rows.append(
+            {
+                "source": name,
+                "images": len(instances["images"]),
+                "images_without_annotations": len(instances["images"]) - len(matrix),
+                "images_kept": len(matrix),
+                "categories": matrix.shape[1],
+                "positives_per_image": protocol.positives_per_image(matrix),
+                "train_split": n_train if name == "train2014" else 0,
+                "val_split": n_val if name == "train2014" else 0,
+            }
+        )
     return pd.DataFrame(rows)
 
 

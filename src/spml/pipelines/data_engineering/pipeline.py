@@ -7,23 +7,25 @@ from .nodes import build_label_tables, images_to_decode
 
 def create_pipeline(**kwargs) -> Pipeline:
     """Wire the protocol: tables first, then the images they list."""
-    return Pipeline([
-        node(
-            build_label_tables,
-            inputs=["coco_train_instances", "coco_test_instances", "params:protocol"],
-            outputs=["full_labels", "observed_labels", "test_labels", "dataset_stats"],
-            name="build_label_tables",
-        ),
-        node(
-            images_to_decode,
-            inputs=["coco_train_images", "full_labels", "params:image_size"],
-            outputs="train_images",
-            name="decode_train_images",
-        ),
-        node(
-            images_to_decode,
-            inputs=["coco_test_images", "test_labels", "params:image_size"],
-            outputs="test_images",
-            name="decode_test_images",
-        ),
-    ])
+    return Pipeline(
+        [
+            node(
+                build_label_tables,
+                inputs=["coco_train_instances", "coco_test_instances", "params:protocol"],
+                outputs=["full_labels", "observed_labels", "test_labels", "dataset_stats"],
+                name="build_label_tables",
+            ),
+            node(
+                images_to_decode,
+                inputs=["coco_train_images", "full_labels", "params:image_size"],
+                outputs="train_images",
+                name="decode_train_images",
+            ),
+            node(
+                images_to_decode,
+                inputs=["coco_test_images", "test_labels", "params:image_size"],
+                outputs="test_images",
+                name="decode_test_images",
+            ),
+        ]
+    )

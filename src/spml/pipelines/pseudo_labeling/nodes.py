@@ -17,7 +17,9 @@ def make_pseudo_labels(tau: float, teacher_probabilities: pd.DataFrame) -> pd.Da
     """1 where the teacher's probability is strictly above tau."""
     table = teacher_probabilities[["image_id", "file_name"]].copy()
     labels = pseudo_labels_at(label_matrix(teacher_probabilities), tau)
-    return pd.concat([table, pd.DataFrame(labels, columns=category_columns(teacher_probabilities))], axis=1)
+    return pd.concat(
+        [table, pd.DataFrame(labels, columns=category_columns(teacher_probabilities))], axis=1
+    )
 
 
 def assess_pseudo_labels(

@@ -16,14 +16,18 @@ def create_pipeline(**kwargs) -> Pipeline:
         + [f"baseline_metrics_{loss}" for loss in design.baselines]
         + [f"student_metrics_{tau_slug(tau)}" for tau in design.taus]
     )
-    return Pipeline([
-        node(
-            report_study,
-            inputs=["full_labels", "params:reporting", *metrics],
-            outputs=[
-                "results_table", "results_markdown",
-                "figure_map_against_tau", "figure_positives_against_tau",
-            ],
-            name="report_study",
-        )
-    ])
+    return Pipeline(
+        [
+            node(
+                report_study,
+                inputs=["full_labels", "params:reporting", *metrics],
+                outputs=[
+                    "results_table",
+                    "results_markdown",
+                    "figure_map_against_tau",
+                    "figure_positives_against_tau",
+                ],
+                name="report_study",
+            )
+        ]
+    )

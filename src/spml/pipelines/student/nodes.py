@@ -39,12 +39,18 @@ def train_student(
             "(rows or categories differ): rerun the teacher on this data set"
         )
     spec = ModelSpec(
-        f"student tau={tau:g}", "student", student["loss"], dict(student.get("loss_options") or {}), tau
+        f"student tau={tau:g}",
+        "student",
+        student["loss"],
+        dict(student.get("loss_options") or {}),
+        tau,
     )
     train = LabelledImages.from_arrays(train_images, label_matrix(pseudo_labels), rows)
     evaluation = validation_and_test(full_labels, test_labels, train_images, test_images)
-    quality = {f"pseudo_{key}": float(pseudo_label_quality[key])
-               for key in ("pos_per_image", "precision", "recall", "f1")}
+    quality = {
+        f"pseudo_{key}": float(pseudo_label_quality[key])
+        for key in ("pos_per_image", "precision", "recall", "f1")
+    }
     return train_tracked(spec, train, evaluation, model, training, checkpoints, data_root, quality)
 
 

@@ -18,7 +18,7 @@ from spml.study import (
     label_matrix,
     rows_of_split,
 )
-from spml.training import predict
+from spml.training import TrainSettings, predict
 
 
 def teacher_spec(teacher: dict[str, Any]) -> ModelSpec:
@@ -61,8 +61,6 @@ def predict_teacher(
     models.load_weights(network, teacher_model, "teacher_model")
     rows = rows_of_split(full_labels, "train")
     images = LabelledImages.from_arrays(train_images, label_matrix(full_labels)[rows], rows)
-    probabilities = predict(
-        network, images, training.get("eval_batch_size", 256), training.get("device", "auto")
-    )
+    probabilities = predict(network, images, TrainSettings.from_config(training))
     table = full_labels.loc[rows, ["image_id", "file_name"]].reset_index(drop=True)
     return pd.concat([table, pd.DataFrame(probabilities, columns=categories)], axis=1)
