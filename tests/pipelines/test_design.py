@@ -58,7 +58,7 @@ def test_each_tau_gets_its_own_namespaced_student_and_the_report_reads_them(monk
             {"baselines": {"losses": ["em"], "options": {"em": {"gamma": 1}}}},
             "baselines.options.em",
         ),
-        ({"baselines": {"losses": ["an"], "options": {"em": {}}}}, "baselines.options"),
+        ({"baselines": {"losses": ["an"], "options": {"emm": {}}}}, "baselines.options"),
     ],
 )
 def test_bad_loss_configuration_is_named_before_training(override: dict, named: str) -> None:

@@ -75,10 +75,11 @@ def check_losses(params: Mapping[str, Any]) -> None:
             for loss in baselines.get("losses") or ()
         ),
     ]
-    stray = sorted(set(options) - set(baselines.get("losses") or ()))
-    if stray:
+    unknown = sorted(set(options) - set(losses.available_losses()))
+    if unknown:  # options kept for losses not chosen now are fine; a misspelt loss is not
         raise ValueError(
-            f"Parameter baselines.options has options for {stray}, not in baselines.losses"
+            f"Parameter baselines.options names unknown loss(es) {unknown}; "
+            f"valid: {losses.available_losses()}"
         )
     if teacher.get("loss") in losses.FULL_LABEL_LOSSES:
         choices = sorted(set(losses.available_losses()) - losses.FULL_LABEL_LOSSES)
