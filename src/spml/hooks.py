@@ -38,19 +38,34 @@ class StudyDesignHooks:
 
 
 class StageTimingHooks:
-    """One log line per finished node with its wall time, so a long study shows where it is."""
+    """One log line per node once its outputs are saved, with its wall time (saving included)."""
 
     def __init__(self) -> None:
         self._started: dict[str, float] = {}
+        self._unsaved: dict[str, int] = {}
 
     @hook_impl
     def before_node_run(self, node: Any) -> None:
         self._started[node.name] = time.perf_counter()
+        self._unsaved[node.name] = len(node.outputs)
 
     @hook_impl
     def after_node_run(self, node: Any) -> None:
-        seconds = time.perf_counter() - self._started.pop(node.name, time.perf_counter())
-        log.info("Stage %s finished in %.1f s", node.name, seconds)
+        if not node.outputs:
+            self._finish(node.name)
+
+    @hook_impl
+    def after_dataset_saved(self, dataset_name: str, node: Any) -> None:
+        if node is None or node.name not in self._unsaved:
+            return
+        self._unsaved[node.name] -= 1
+        if self._unsaved[node.name] == 0:
+            self._finish(node.name)
+
+    def _finish(self, name: str) -> None:
+        seconds = time.perf_counter() - self._started.pop(name, time.perf_counter())
+        self._unsaved.pop(name, None)
+        log.info("Stage %s finished in %.1f s", name, seconds)
 
 
 class StudyInputsHooks:
