@@ -58,8 +58,8 @@ class TableDataset(_LocalFile):
                 data.to_parquet(temporary, index=False)
 
 
-class ImageCacheDataset(AbstractDataset):
-    """Decoded images as a memory-mapped .npy, rebuilt only when the images or size change."""
+class _OneFile(AbstractDataset):
+    """An unversioned file whose format the subclass owns."""
 
     def __init__(self, filepath: str) -> None:
         self._filepath = Path(filepath)
@@ -69,6 +69,10 @@ class ImageCacheDataset(AbstractDataset):
 
     def _exists(self) -> bool:
         return self._filepath.is_file()
+
+
+class ImageCacheDataset(_OneFile):
+    """Decoded images as a memory-mapped .npy, rebuilt only when the images or size change."""
 
     def load(self) -> np.ndarray:
         if not self._filepath.is_file():
@@ -126,17 +130,8 @@ class FigureDataset(_LocalFile):
             data.savefig(temporary, format=path.suffix.lstrip("."), bbox_inches="tight")
 
 
-class CocoInstancesDataset(AbstractDataset):
+class CocoInstancesDataset(_OneFile):
     """A COCO `instances_*.json`, checked on load so a bad file is named before any work."""
-
-    def __init__(self, filepath: str) -> None:
-        self._filepath = Path(filepath)
-
-    def _describe(self) -> dict[str, Any]:
-        return {"filepath": str(self._filepath)}
-
-    def _exists(self) -> bool:
-        return self._filepath.is_file()
 
     def load(self) -> dict[str, Any]:
         if not self._filepath.is_file():
