@@ -111,3 +111,19 @@ def test_batches_read_only_their_rows_of_a_memory_mapped_array(tmp_path: Path) -
     )
     assert data.batch(torch.tensor([0, 2]))[:, 0, 0, 0].tolist() == [4, 2]
     assert len(data) == 3 and data.num_classes == 3
+
+
+def test_a_memory_mapped_split_travels_to_other_processes_by_path(tmp_path: Path) -> None:
+    import pickle
+
+    array = np.lib.format.open_memmap(
+        tmp_path / "x.npy", mode="w+", dtype=np.uint8, shape=(64, 3, 64, 64)
+    )
+    array[:] = 7
+    array.flush()
+    data = LabelledImages.from_arrays(np.load(tmp_path / "x.npy", mmap_mode="r"), np.eye(64))
+    payload = pickle.dumps(data)
+    assert len(payload) < array.nbytes // 10
+    copy = pickle.loads(payload)
+    assert isinstance(copy.images, np.memmap)
+    assert torch.equal(copy.batch(torch.tensor([3])), data.batch(torch.tensor([3])))

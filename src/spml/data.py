@@ -9,6 +9,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -144,9 +145,20 @@ class LabelledImages:
         selected = np.arange(len(images)) if rows is None else np.asarray(rows, dtype=np.int64)
         return cls(images, selected, torch.tensor(np.asarray(targets), dtype=torch.float32))
 
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        """Send a memory-mapped cache to another process by its path, not by its bytes."""
+        if isinstance(self.images, np.memmap) and self.images.filename:
+            return _reopen, (str(self.images.filename), self.rows, self.targets)
+        return LabelledImages, (self.images, self.rows, self.targets)
+
     def batch(self, index: torch.Tensor) -> torch.Tensor:
         """The uint8 images of a batch; only these are read from a memory-mapped cache."""
         return torch.from_numpy(np.ascontiguousarray(self.images[self.rows[index.numpy()]]))
+
+
+def _reopen(path: str, rows: np.ndarray, targets: torch.Tensor) -> LabelledImages:
+    """Map the same cache file again in the receiving process."""
+    return LabelledImages(np.load(path, mmap_mode="r", allow_pickle=False), rows, targets)
 
 
 def normalise(batch: torch.Tensor) -> torch.Tensor:
@@ -156,12 +168,21 @@ def normalise(batch: torch.Tensor) -> torch.Tensor:
     return (batch.float() / 255.0 - mean) / std
 
 
-def random_flip(batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Flip a random half of the batch horizontally, drawing from the run's own generator."""
-    flip = torch.rand(len(batch), generator=generator) < 0.5
+def flip_mask(n: int, generator: torch.Generator) -> torch.Tensor:
+    """Which images of a batch to flip, drawn from the run's own generator."""
+    return torch.rand(n, generator=generator) < 0.5
+
+
+def apply_flip(batch: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Flip the masked images horizontally."""
     flipped = batch.clone()
-    flipped[flip] = batch[flip].flip(-1)
+    flipped[mask] = batch[mask].flip(-1)
     return flipped
+
+
+def random_flip(batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Flip a random half of the batch horizontally."""
+    return apply_flip(batch, flip_mask(len(batch), generator))
 
 
 def shuffled_batches(n: int, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:

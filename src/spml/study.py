@@ -7,6 +7,7 @@ import json
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ import torch
 
 from spml import losses, models
 from spml.data import LabelledImages
+from spml.distributed import fit_data_parallel
 from spml.training import EpochReport, TrainSettings, evaluate, fit
 
 log = logging.getLogger(__name__)
@@ -113,6 +115,22 @@ def _image_sample(data: LabelledImages) -> torch.Tensor:
     return data.batch(torch.arange(0, len(data), max(1, len(data) // 256)))
 
 
+def build_model_and_loss(
+    spec: ModelSpec,
+    options: Mapping[str, Any],
+    model_config: Mapping[str, Any],
+    num_samples: int,
+    num_classes: int,
+    seed: int,
+) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """A freshly seeded model and its loss; module-level so DDP processes can build their own."""
+    loss_fn = losses.build(
+        spec.loss, num_samples=num_samples, num_classes=num_classes, **dict(options)
+    )
+    torch.manual_seed(seed)
+    return models.build_from_config(model_config, num_classes), loss_fn
+
+
 def train_and_test(
     spec: ModelSpec,
     train: LabelledImages,
@@ -128,11 +146,15 @@ def train_and_test(
     options = dict(spec.loss_options)
     if "num_epochs" in losses.default_hparams(spec.loss):  # schedules span the actual training
         options.setdefault("num_epochs", settings.epochs)
-    loss_fn = losses.build(
-        spec.loss, num_samples=len(train), num_classes=train.num_classes, **options
+    build = partial(
+        build_model_and_loss,
+        spec,
+        options,
+        dict(model_config),
+        len(train),
+        train.num_classes,
+        settings.seed,
     )
-    torch.manual_seed(settings.seed)
-    model = models.build_from_config(model_config, train.num_classes)
     fingerprint = _fingerprint(
         asdict(spec),
         dict(model_config),
@@ -140,17 +162,34 @@ def train_and_test(
         arrays=(train.targets, val.targets, _image_sample(train), _image_sample(val)),
     )
     checkpoint = Path(checkpoint_dir) / f"{spec.slug}.ckpt" if checkpoint_dir else None
-    result = fit(
-        model,
-        loss_fn,
-        train,
-        val,
-        settings,
-        label=spec.name,
-        on_epoch_end=on_epoch_end,
-        checkpoint_path=checkpoint,
-        fingerprint=fingerprint,
-    )
+    if settings.devices > 1:
+        result = fit_data_parallel(
+            build,
+            train,
+            val,
+            settings,
+            settings.devices,
+            label=spec.name,
+            checkpoint_path=checkpoint,
+            fingerprint=fingerprint,
+        )
+        for report in result.history if on_epoch_end else ():
+            on_epoch_end(report)  # DDP processes cannot reach the tracking run: report afterwards
+        model, _ = build()
+        model.load_state_dict(result.best_state)
+    else:
+        model, loss_fn = build()
+        result = fit(
+            model,
+            loss_fn,
+            train,
+            val,
+            settings,
+            label=spec.name,
+            on_epoch_end=on_epoch_end,
+            checkpoint_path=checkpoint,
+            fingerprint=fingerprint,
+        )
     test_map = evaluate(model, test, settings)
     log.info("%s: test mAP %.2f (epoch %d selected)", spec.name, test_map, result.best_epoch)
     metrics = {

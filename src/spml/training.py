@@ -17,7 +17,14 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from spml.atomic import atomic_path
-from spml.data import LabelledImages, normalise, ordered_batches, random_flip, shuffled_batches
+from spml.data import (
+    LabelledImages,
+    apply_flip,
+    flip_mask,
+    normalise,
+    ordered_batches,
+    shuffled_batches,
+)
 from spml.metrics import mean_average_precision
 
 log = logging.getLogger(__name__)
@@ -36,6 +43,7 @@ class TrainSettings:
     mixed_precision: bool = True  # bf16 autocast, on CUDA only: CPU numbers stay exact
     channels_last: bool = True  # NHWC tensors for convolutions, on CUDA only
     compile: bool = False  # torch.compile the model for training
+    devices: int = 1  # > 1: DDP over that many processes (GPUs, or gloo on the CPU)
 
     @property
     def target(self) -> torch.device:
@@ -55,7 +63,7 @@ class TrainSettings:
         return inputs
 
     def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size", "eval_batch_size"):
+        for name in ("epochs", "batch_size", "eval_batch_size", "devices"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(
@@ -157,8 +165,10 @@ def _train_epoch(
     generator: torch.Generator,
     epoch: int,
     label: str,
+    rank: int = 0,
+    world_size: int = 1,
 ) -> float:
-    """One pass over the training data; returns the mean batch loss."""
+    """One pass over the training data; returns the mean batch loss (of this rank's shards)."""
     device = settings.target
     model.train()
     loss.train()
@@ -171,8 +181,10 @@ def _train_epoch(
         mininterval=1.0,
         disable=None,  # a bar on a terminal; none in CI logs and files
     )
-    for step, index in enumerate(bar, start=1):
-        inputs = settings.network_inputs(random_flip(train.batch(index), generator))
+    for step, batch in enumerate(bar, start=1):
+        flips = flip_mask(len(batch), generator)  # drawn for the whole batch on every rank
+        index, flips = batch[rank::world_size], flips[rank::world_size]
+        inputs = settings.network_inputs(apply_flip(train.batch(index), flips))
         targets = to_device(train.targets[index], device)
         with settings.autocast():
             logits = network(inputs)
@@ -202,8 +214,15 @@ def fit(
     on_epoch_end: Callable[[EpochReport], None] | None = None,
     checkpoint_path: str | Path | None = None,
     fingerprint: str = "",
+    rank: int = 0,
+    world_size: int = 1,
 ) -> FitResult:
-    """Train, keep the epoch with the best clean validation mAP, checkpoint after every epoch."""
+    """Train, keep the epoch with the best clean validation mAP, checkpoint after every epoch.
+
+    With `world_size` > 1 this is one rank of a DDP run (see spml.distributed): every rank
+    draws the same batches and takes its share of each, gradients are averaged, and only
+    rank 0 writes checkpoints and reports epochs.
+    """
     if settings.batch_size > len(train):
         raise ValueError(
             f"Parameter training.batch_size={settings.batch_size} is larger than the "
@@ -215,6 +234,8 @@ def fit(
         model.to(memory_format=torch.channels_last)
     loss.to(device)
     network = torch.compile(model) if settings.compile else model  # weights stay shared with model
+    if world_size > 1:
+        network = nn.parallel.DistributedDataParallel(network)
     optimiser = _optimiser(model, loss, settings.lr)
     generator = torch.Generator().manual_seed(settings.seed)
     result = FitResult(best_state={}, best_epoch=0, best_val_map=float("-inf"))
@@ -226,7 +247,17 @@ def fit(
     for epoch in range(first_epoch, settings.epochs + 1):
         started = time.perf_counter()
         train_loss = _train_epoch(
-            model, network, loss, optimiser, train, settings, generator, epoch, label
+            model,
+            network,
+            loss,
+            optimiser,
+            train,
+            settings,
+            generator,
+            epoch,
+            label,
+            rank,
+            world_size,
         )
         val_map = evaluate(model, val, settings)
         report = EpochReport(epoch, train_loss, val_map, time.perf_counter() - started)
@@ -234,6 +265,8 @@ def fit(
         if val_map > result.best_val_map:
             result.best_epoch, result.best_val_map = epoch, val_map
             result.best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        if rank != 0:
+            continue
         log.info(
             "%s epoch %d/%d: train_loss %.4f, val mAP %.2f (best %.2f at epoch %d), %.1fs",
             label,
