@@ -44,7 +44,6 @@ logger = logging.getLogger(__name__)
 
 TRAIN_JSON = Path("annotations") / "instances_train2014.json"
 VAL_JSON = Path("annotations") / "instances_val2014.json"
-SPLITS = ("train2014", "val2014")
 
 _SUPERSAMPLE = 2
 """Shapes are drawn at this multiple of the image size and downsampled (anti-aliasing)."""
