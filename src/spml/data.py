@@ -151,6 +151,11 @@ class LabelledImages:
             return _reopen, (str(self.images.filename), self.rows, self.targets)
         return LabelledImages, (self.images, self.rows, self.targets)
 
+    @property
+    def is_image(self) -> bool:
+        """Images (N x 3 x H x W, flipped and normalised) rather than frozen features (N x D)."""
+        return self.images.ndim == 4
+
     def batch(self, index: torch.Tensor) -> torch.Tensor:
         """The uint8 images of a batch; only these are read from a memory-mapped cache."""
         return torch.from_numpy(np.ascontiguousarray(self.images[self.rows[index.numpy()]]))

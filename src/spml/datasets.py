@@ -85,6 +85,17 @@ class ImageCacheDataset(_OneFile):
         write_image_cache(data, self._filepath)
 
 
+class ArrayDataset(_LocalFile):
+    """A numpy array as .npy, never pickled, memory-mapped on load (e.g. frozen features)."""
+
+    def load(self) -> np.ndarray:
+        return np.load(self._load_path(), mmap_mode="r", allow_pickle=False)
+
+    def save(self, data: np.ndarray) -> None:
+        with atomic_path(self._save_path()) as temporary, temporary.open("wb") as handle:
+            np.save(handle, np.asarray(data), allow_pickle=False)
+
+
 class StateDictDataset(_LocalFile):
     """Model weights as a torch state dict, loaded with weights_only=True so no code runs."""
 

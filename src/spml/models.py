@@ -47,6 +47,25 @@ def build_from_config(config: Mapping[str, Any], num_classes: int) -> nn.Module:
         raise ValueError(f"Parameter model.options.{name}: {error}") from error
 
 
+def backbone_from_config(config: Mapping[str, Any]) -> tuple[nn.Module, int]:
+    """The configured model without its classifier, and the width of the features it outputs."""
+    model = build_from_config(config, num_classes=1)
+    if hasattr(model, "fc"):
+        dim = model.fc.in_features
+        model.fc = nn.Identity()
+    elif isinstance(model, nn.Sequential) and isinstance(model[-1], nn.Linear):
+        dim = model[-1].in_features
+        model = model[:-1]
+    else:
+        raise ValueError(f"Model {config.get('name')!r} has no classifier to strip for features")
+    return model, int(dim)
+
+
+def head_config(in_features: int) -> dict[str, Any]:
+    """The model configuration of a linear classifier over frozen features."""
+    return {"name": "linear_head", "options": {"linear_head": {"in_features": in_features}}}
+
+
 def load_weights(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> nn.Module:
     """Load weights that must fit exactly, naming the file and every key that does not."""
     own = model.state_dict()
@@ -88,6 +107,12 @@ def small_cnn(num_classes: int, width: int = 16) -> nn.Module:
         nn.Flatten(),
         nn.Linear(channels[3], num_classes),
     )
+
+
+@register("linear_head")
+def linear_head(num_classes: int, in_features: int) -> nn.Module:
+    """One linear layer over frozen features (the reference's linear_fixed_features)."""
+    return nn.Linear(in_features, num_classes)
 
 
 def _torchvision_resnet(

@@ -143,6 +143,8 @@ def train_and_test(
     on_epoch_end: Callable[[EpochReport], None] | None = None,
 ) -> TrainedModel:
     """Train one model, select its epoch on clean validation mAP and measure test mAP."""
+    if not train.is_image:  # frozen-backbone mode: a linear head over the cached features
+        model_config = models.head_config(int(train.images.shape[1]))
     options = dict(spec.loss_options)
     if "num_epochs" in losses.default_hparams(spec.loss):  # schedules span the actual training
         options.setdefault("num_epochs", settings.epochs)

@@ -54,6 +54,7 @@ def run_params(
         "batch_size": training["batch_size"],
         "epochs": training["epochs"],
         "model": model["name"],
+        "frozen_backbone": bool(model.get("frozen_backbone", False)),
         "dataset": dataset,
     }
     params.update({f"loss.{key}": value for key, value in (loss_options or {}).items()})

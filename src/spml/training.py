@@ -56,7 +56,9 @@ class TrainSettings:
         return torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda and self.mixed_precision)
 
     def network_inputs(self, batch: torch.Tensor) -> torch.Tensor:
-        """A uint8 CPU batch as normalised floats on the device, in the layout the model wants."""
+        """A CPU batch on the device as the model takes it: images normalised, features as is."""
+        if batch.dtype != torch.uint8:
+            return to_device(batch.float(), self.target)
         inputs = normalise(to_device(batch, self.target))
         if self.target.type == "cuda" and self.channels_last:
             inputs = inputs.contiguous(memory_format=torch.channels_last)
@@ -125,20 +127,24 @@ def to_device(batch: torch.Tensor, device: torch.device) -> torch.Tensor:
 
 
 @torch.no_grad()
-def predict(
+def forward_all(
     model: nn.Module, data: LabelledImages, settings: TrainSettings | None = None
-) -> np.ndarray:
-    """Class probabilities under the evaluation transform (no flip), in data order."""
+) -> torch.Tensor:
+    """The model's outputs for every row under the evaluation transform (no flip), in order."""
     settings = settings or TrainSettings(epochs=1, lr=1.0, batch_size=1, seed=0)
     model.to(settings.target).eval()
     outputs = []
     for index in ordered_batches(len(data), settings.eval_batch_size):
         with settings.autocast():
-            logits = model(settings.network_inputs(data.batch(index)))
-        outputs.append(torch.sigmoid(logits.float()).cpu())
-    return (
-        torch.cat(outputs).numpy() if outputs else np.zeros((0, data.num_classes), dtype=np.float32)
-    )
+            outputs.append(model(settings.network_inputs(data.batch(index))).float().cpu())
+    return torch.cat(outputs)
+
+
+def predict(
+    model: nn.Module, data: LabelledImages, settings: TrainSettings | None = None
+) -> np.ndarray:
+    """Class probabilities under the evaluation transform (no flip), in data order."""
+    return torch.sigmoid(forward_all(model, data, settings)).numpy()
 
 
 def evaluate(model: nn.Module, data: LabelledImages, settings: TrainSettings) -> float:
@@ -184,7 +190,8 @@ def _train_epoch(
     for step, batch in enumerate(bar, start=1):
         flips = flip_mask(len(batch), generator)  # drawn for the whole batch on every rank
         index, flips = batch[rank::world_size], flips[rank::world_size]
-        inputs = settings.network_inputs(apply_flip(train.batch(index), flips))
+        raw = train.batch(index)
+        inputs = settings.network_inputs(apply_flip(raw, flips) if train.is_image else raw)
         targets = to_device(train.targets[index], device)
         with settings.autocast():
             logits = network(inputs)

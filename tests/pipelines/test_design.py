@@ -101,3 +101,17 @@ def test_the_shipped_configuration_is_valid() -> None:
         check_parameters(coco)
     coco["model"]["options"]["resnet50"]["random_init"] = True
     check_parameters(coco)
+
+
+def test_frozen_backbone_mode_switches_every_model_to_features(monkeypatch) -> None:
+    from spml.pipelines.data_engineering import create_pipeline as data_pipeline
+    from spml.pipelines.teacher import create_pipeline as teacher_pipeline
+
+    frozen = design_from_parameters({**GRID, "model": {"frozen_backbone": True}})
+    assert frozen.model_inputs == ("train_features", "test_features")
+    monkeypatch.setattr(design_module, "_current", frozen)
+    assert {"train_features", "test_features"} <= data_pipeline().all_outputs()
+    for pipeline in (teacher_pipeline(), student_pipeline(), baselines_pipeline()):
+        assert "train_features" in pipeline.inputs() and "train_images" not in pipeline.inputs()
+    with pytest.raises(ValueError, match="model.frozen_backbone"):
+        design_from_parameters({**GRID, "model": {"frozen_backbone": "yes"}})

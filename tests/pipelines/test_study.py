@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pandas as pd
 import pytest
+import torch
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 from PIL import Image
@@ -142,3 +144,21 @@ def test_a_broken_annotation_file_is_named_and_outputs_stay(tiny_project: Path) 
     assert not (
         tiny_project / "data" / "01_raw" / "coco_demo"
     ).exists()  # no demo over a user's path
+
+
+def test_frozen_backbone_mode_trains_linear_heads_on_cached_features(tiny_project: Path) -> None:
+    bootstrap_project(tiny_project)
+    params = {"model": {"frozen_backbone": True}, "taus": [0.3], "baselines": {"losses": ["an"]}}
+    with KedroSession.create(project_path=tiny_project, runtime_params=params) as session:
+        session.run()
+    features = np.load(tiny_project / "data/05_model_input/train_features.npy")
+    images = np.load(tiny_project / "data/05_model_input/train_images.npy", mmap_mode="r")
+    assert features.shape == (len(images), 64)  # small_cnn width 8: 8 * 8 channels
+    teacher = torch.load(
+        next((tiny_project / "data/06_models/teacher.pt").iterdir()) / "teacher.pt"
+    )
+    assert set(teacher) == {"weight", "bias"}  # a linear head, not the CNN
+    results = pd.read_csv(tiny_project / "data/08_reporting/results.csv")
+    assert list(results["name"]) == ["teacher (em)", "baseline an", "student tau=0.3"]
+    runs = _model_runs(tiny_project)
+    assert set(runs["params.frozen_backbone"]) == {"True"}

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from kedro.config import OmegaConfigLoader
-from kedro.framework.project import PACKAGE_NAME, pipelines, settings
+from kedro.framework import project
+from kedro.framework.project import pipelines, settings
 
 from spml import losses, models
 from spml.pseudo import tau_slug, validate_tau
@@ -22,6 +23,14 @@ class StudyDesign:
 
     taus: tuple[float, ...]
     baselines: tuple[str, ...]
+    frozen_backbone: bool = False
+
+    @property
+    def model_inputs(self) -> tuple[str, str]:
+        """What the models train on: decoded images, or features from a frozen backbone."""
+        if self.frozen_backbone:
+            return "train_features", "test_features"
+        return "train_images", "test_images"
 
 
 _current: StudyDesign | None = None
@@ -47,7 +56,10 @@ def design_from_parameters(params: Mapping[str, Any]) -> StudyDesign:
         )
     if len(set(baselines)) != len(baselines):
         raise ValueError(f"Parameter baselines.losses lists a loss twice: {list(baselines)}")
-    return StudyDesign(taus, baselines)
+    frozen = (params.get("model") or {}).get("frozen_backbone", False)
+    if not isinstance(frozen, bool):
+        raise ValueError(f"Parameter model.frozen_backbone must be true or false, got {frozen!r}")
+    return StudyDesign(taus, baselines, frozen)
 
 
 def check_parameters(params: Mapping[str, Any]) -> None:
@@ -114,5 +126,5 @@ def use_design(design: StudyDesign) -> None:
     global _current
     if design != _current:
         _current = design
-        if PACKAGE_NAME:
-            pipelines.configure(f"{PACKAGE_NAME}.pipeline_registry")
+        if project.PACKAGE_NAME:  # read now: it is set when the project is bootstrapped
+            pipelines.configure(f"{project.PACKAGE_NAME}.pipeline_registry")

@@ -9,6 +9,8 @@ from .nodes import baseline_trainer
 
 def create_pipeline(**kwargs) -> Pipeline:
     """One training node per baseline in `baselines`."""
+    design = current_design()
+    train_images, test_images = design.model_inputs
     return Pipeline(
         [
             node(
@@ -17,8 +19,8 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "observed_labels",
                     "full_labels",
                     "test_labels",
-                    "train_images",
-                    "test_images",
+                    train_images,
+                    test_images,
                     "params:baselines",
                     "params:model",
                     "params:training",
@@ -29,6 +31,6 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name=f"train_baseline_{loss}",
                 namespace=f"baseline_{loss}",
             )
-            for loss in current_design().baselines
+            for loss in design.baselines
         ]
     )

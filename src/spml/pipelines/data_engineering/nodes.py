@@ -7,10 +7,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 
-from spml import protocol
-from spml.data import DecodeJob, ImageFolder
+from spml import models, protocol
+from spml.data import DecodeJob, ImageFolder, LabelledImages
 from spml.study import label_table
+from spml.training import TrainSettings, forward_all
 
 log = logging.getLogger(__name__)
 
@@ -84,3 +86,25 @@ def _stats(
 def images_to_decode(folder: ImageFolder, labels: pd.DataFrame, image_size: int) -> DecodeJob:
     """The labelled images in table order; the catalog's image cache decodes them once."""
     return DecodeJob(folder, tuple(labels["file_name"]), int(image_size))
+
+
+def extract_features(
+    train_images: np.ndarray,
+    test_images: np.ndarray,
+    model: dict[str, Any],
+    training: dict[str, Any],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Frozen-backbone mode: every image through the backbone once (no flip), for linear heads."""
+    torch.manual_seed(int(training["seed"]))
+    backbone, _ = models.backbone_from_config(model)
+    settings = TrainSettings.from_config(training)
+    features = [
+        forward_all(
+            backbone, LabelledImages.from_arrays(images, np.zeros((len(images), 1))), settings
+        )
+        .numpy()
+        .astype(np.float32)
+        for images in (train_images, test_images)
+    ]
+    log.info("Frozen-backbone features: %s train, %s test", features[0].shape, features[1].shape)
+    return features[0], features[1]

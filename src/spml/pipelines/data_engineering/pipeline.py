@@ -2,12 +2,14 @@
 
 from kedro.pipeline import Pipeline, node
 
-from .nodes import build_label_tables, images_to_decode
+from spml.pipelines.design import current_design
+
+from .nodes import build_label_tables, extract_features, images_to_decode
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    """Wire the protocol: tables first, then the images they list."""
-    return Pipeline(
+    """Wire the protocol: tables first, then the images they list (and their features)."""
+    pipeline = Pipeline(
         [
             node(
                 build_label_tables,
@@ -27,5 +29,17 @@ def create_pipeline(**kwargs) -> Pipeline:
                 outputs="test_images",
                 name="decode_test_images",
             ),
+        ]
+    )
+    if not current_design().frozen_backbone:
+        return pipeline
+    return pipeline + Pipeline(
+        [
+            node(
+                extract_features,
+                inputs=["train_images", "test_images", "params:model", "params:training"],
+                outputs=["train_features", "test_features"],
+                name="extract_features",
+            )
         ]
     )

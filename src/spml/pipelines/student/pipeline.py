@@ -12,6 +12,7 @@ from .nodes import student_trainer
 def student_for(tau: float) -> Pipeline:
     """Train one student; its pseudo labels come along so `--params tau=X` works for any X."""
     slug = tau_slug(tau)
+    train_images, test_images = current_design().model_inputs
     training = node(
         student_trainer(tau),
         inputs=[
@@ -19,8 +20,8 @@ def student_for(tau: float) -> Pipeline:
             f"pseudo_label_quality_{slug}",
             "full_labels",
             "test_labels",
-            "train_images",
-            "test_images",
+            train_images,
+            test_images,
             "params:student",
             "params:model",
             "params:training",

@@ -57,10 +57,11 @@ def predict_teacher(
 ) -> pd.DataFrame:
     """Teacher probabilities for every training-split image, under the evaluation transform."""
     categories = category_columns(full_labels)
-    network = models.build_from_config(model, len(categories))
-    models.load_weights(network, teacher_model, "teacher_model")
     rows = rows_of_split(full_labels, "train")
     images = LabelledImages.from_arrays(train_images, label_matrix(full_labels)[rows], rows)
+    config = model if images.is_image else models.head_config(int(train_images.shape[1]))
+    network = models.build_from_config(config, len(categories))
+    models.load_weights(network, teacher_model, "teacher_model")
     probabilities = predict(network, images, TrainSettings.from_config(training))
     table = full_labels.loc[rows, ["image_id", "file_name"]].reset_index(drop=True)
     return pd.concat([table, pd.DataFrame(probabilities, columns=categories)], axis=1)

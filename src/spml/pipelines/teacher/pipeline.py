@@ -2,11 +2,14 @@
 
 from kedro.pipeline import Pipeline, node
 
+from spml.pipelines.design import current_design
+
 from .nodes import predict_teacher, train_teacher
 
 
 def create_pipeline(**kwargs) -> Pipeline:
     """Train, then predict with the selected epoch's weights."""
+    train_images, test_images = current_design().model_inputs
     return Pipeline(
         [
             node(
@@ -15,8 +18,8 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "observed_labels",
                     "full_labels",
                     "test_labels",
-                    "train_images",
-                    "test_images",
+                    train_images,
+                    test_images,
                     "params:teacher",
                     "params:model",
                     "params:training",
@@ -31,7 +34,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 inputs=[
                     "teacher_model",
                     "full_labels",
-                    "train_images",
+                    train_images,
                     "params:model",
                     "params:training",
                 ],
