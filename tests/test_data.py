@@ -127,3 +127,31 @@ def test_a_memory_mapped_split_travels_to_other_processes_by_path(tmp_path: Path
     copy = pickle.loads(payload)
     assert isinstance(copy.images, np.memmap)
     assert torch.equal(copy.batch(torch.tensor([3])), data.batch(torch.tensor([3])))
+
+
+def test_the_torchvision_decoder_matches_pil_and_hands_it_what_it_cannot_read(
+    tmp_path: Path,
+) -> None:
+    from spml.data import decode_jpegs_on
+
+    cases = [("gray.jpg", "L", "JPEG"), ("cmyk.jpg", "CMYK", "JPEG"), ("rgba.png", "RGBA", "PNG")]
+    for name, mode, fmt in cases:
+        _write(tmp_path, name, mode, fmt)
+    names = [name for name, _, _ in cases]
+    out = np.zeros((3, 3, 16, 16), dtype=np.uint8)
+    decode_jpegs_on("cpu", ImageFolder(tmp_path), names, 16, out)  # the same code runs on "cuda"
+    reference = decode_images(ImageFolder(tmp_path), names, 16)
+    assert np.abs(out.astype(int) - reference.astype(int)).max() <= 3
+
+    whole = (tmp_path / "gray.jpg").read_bytes()
+    (tmp_path / "cut.jpg").write_bytes(whole[: len(whole) // 3])
+    with pytest.raises(BadImagesError, match="cut.jpg"):
+        decode_jpegs_on("cpu", ImageFolder(tmp_path), ["gray.jpg", "cut.jpg"], 16, out[:2])
+
+
+def test_a_cache_made_by_another_decoder_is_rebuilt(tmp_path: Path) -> None:
+    _write(tmp_path, "0.jpg", "RGB", "JPEG")
+    cache = tmp_path / "cache" / "images.npy"
+    assert write_image_cache(DecodeJob(ImageFolder(tmp_path), ("0.jpg",), 16, "pil"), cache)
+    assert write_image_cache(DecodeJob(ImageFolder(tmp_path), ("0.jpg",), 16, "cpu"), cache)
+    assert not write_image_cache(DecodeJob(ImageFolder(tmp_path), ("0.jpg",), 16, "cpu"), cache)

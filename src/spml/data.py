@@ -66,17 +66,62 @@ def decode_images(
     return images
 
 
+def decode_jpegs_on(
+    device: str,
+    folder: ImageFolder,
+    file_names: Sequence[str],
+    size: int,
+    out: np.ndarray,
+    batch: int = 64,
+) -> None:
+    """Decode with torchvision's JPEG decoder (nvJPEG on CUDA) and resize on the device.
+
+    Files it cannot decode (PNGs, broken files) go through the PIL path, which names them.
+    """
+    from torchvision.io import ImageReadMode, decode_jpeg
+
+    leftovers: list[int] = []
+    for start in range(0, len(file_names), batch):
+        rows = list(range(start, min(start + batch, len(file_names))))
+        encoded, decodable = [], []
+        for row in rows:
+            try:
+                data = (folder.root / file_names[row]).read_bytes()
+            except OSError:
+                leftovers.append(row)
+                continue
+            if data[:2] == b"\xff\xd8":  # JPEG magic; anything else is PIL's
+                encoded.append(torch.frombuffer(bytearray(data), dtype=torch.uint8))
+                decodable.append(row)
+            else:
+                leftovers.append(row)
+        try:
+            decoded = decode_jpeg(encoded, mode=ImageReadMode.RGB, device=device) if encoded else []
+        except RuntimeError:
+            leftovers.extend(decodable)
+            continue
+        for row, image in zip(decodable, decoded, strict=True):
+            resized = torch.nn.functional.interpolate(
+                image[None].float(), size=(size, size), mode="bilinear", antialias=True
+            )
+            out[row] = resized[0].round().clamp(0, 255).to(torch.uint8).cpu().numpy()
+    if leftovers:
+        names = [file_names[row] for row in leftovers]
+        out[leftovers] = decode_images(folder, names, size)
+
+
 @dataclass(frozen=True)
 class DecodeJob:
-    """Which images to decode at which size: the identity of an image cache."""
+    """Which images to decode at which size, and where: the identity of an image cache."""
 
     folder: ImageFolder
     file_names: tuple[str, ...]
     size: int
+    device: str = "pil"  # "pil": PIL on CPU threads; "cpu"/"cuda": torchvision's decoder
 
     def key(self) -> str:
         """Changes when the folder, the file list, the size or any file's bytes on disk change."""
-        digest = hashlib.sha256(f"{self.folder.root.resolve()}|{self.size}".encode())
+        digest = hashlib.sha256(f"{self.folder.root.resolve()}|{self.size}|{self.device}".encode())
         for name in self.file_names:
             try:
                 stat = (self.folder.root / name).stat()
@@ -105,7 +150,10 @@ def write_image_cache(job: DecodeJob, path: Path) -> bool:
     shape = (len(job.file_names), 3, job.size, job.size)
     with atomic_path(path) as temporary:
         out = np.lib.format.open_memmap(temporary, mode="w+", dtype=np.uint8, shape=shape)
-        decode_images(job.folder, job.file_names, job.size, out=out)
+        if job.device == "pil":
+            decode_images(job.folder, job.file_names, job.size, out=out)
+        else:
+            decode_jpegs_on(job.device, job.folder, job.file_names, job.size, out)
         out.flush()
         del out
     with atomic_path(key_file) as temporary:

@@ -55,11 +55,17 @@ class TrainSettings:
         cuda = self.target.type == "cuda"
         return torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda and self.mixed_precision)
 
-    def network_inputs(self, batch: torch.Tensor) -> torch.Tensor:
-        """A CPU batch on the device as the model takes it: images normalised, features as is."""
+    def network_inputs(
+        self, batch: torch.Tensor, flips: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """A CPU batch on the device as the model takes it: uint8 images flipped (where `flips`
+        says) and normalised there, on the GPU when there is one; features as they are."""
         if batch.dtype != torch.uint8:
             return to_device(batch.float(), self.target)
-        inputs = normalise(to_device(batch, self.target))
+        images = to_device(batch, self.target)
+        if flips is not None:
+            images = apply_flip(images, flips.to(images.device))
+        inputs = normalise(images)
         if self.target.type == "cuda" and self.channels_last:
             inputs = inputs.contiguous(memory_format=torch.channels_last)
         return inputs
@@ -190,8 +196,7 @@ def _train_epoch(
     for step, batch in enumerate(bar, start=1):
         flips = flip_mask(len(batch), generator)  # drawn for the whole batch on every rank
         index, flips = batch[rank::world_size], flips[rank::world_size]
-        raw = train.batch(index)
-        inputs = settings.network_inputs(apply_flip(raw, flips) if train.is_image else raw)
+        inputs = settings.network_inputs(train.batch(index), flips)
         targets = to_device(train.targets[index], device)
         with settings.autocast():
             logits = network(inputs)

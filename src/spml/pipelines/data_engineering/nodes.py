@@ -83,9 +83,15 @@ def _stats(
     return pd.DataFrame(rows)
 
 
-def images_to_decode(folder: ImageFolder, labels: pd.DataFrame, image_size: int) -> DecodeJob:
+def images_to_decode(
+    folder: ImageFolder, labels: pd.DataFrame, image_size: int, decode_on: str
+) -> DecodeJob:
     """The labelled images in table order; the catalog's image cache decodes them once."""
-    return DecodeJob(folder, tuple(labels["file_name"]), int(image_size))
+    if decode_on == "auto":  # nvJPEG when there is a GPU, PIL threads otherwise
+        decode_on = "cuda" if torch.cuda.is_available() else "pil"
+    if decode_on not in ("pil", "cpu", "cuda"):
+        raise ValueError(f"Parameter decode_on must be auto, pil, cpu or cuda, got {decode_on!r}")
+    return DecodeJob(folder, tuple(labels["file_name"]), int(image_size), decode_on)
 
 
 def extract_features(

@@ -19,13 +19,18 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             node(
                 images_to_decode,
-                inputs=["coco_train_images", "full_labels", "params:image_size"],
+                inputs=[
+                    "coco_train_images",
+                    "full_labels",
+                    "params:image_size",
+                    "params:decode_on",
+                ],
                 outputs="train_images",
                 name="decode_train_images",
             ),
             node(
                 images_to_decode,
-                inputs=["coco_test_images", "test_labels", "params:image_size"],
+                inputs=["coco_test_images", "test_labels", "params:image_size", "params:decode_on"],
                 outputs="test_images",
                 name="decode_test_images",
             ),
