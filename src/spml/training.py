@@ -245,9 +245,13 @@ def fit(
     if device.type == "cuda" and settings.channels_last:
         model.to(memory_format=torch.channels_last)
     loss.to(device)
-    network = torch.compile(model) if settings.compile else model  # weights stay shared with model
+    network = model  # the wrappers below share the model's parameters and buffers
+    if world_size > 1 and device.type == "cuda":  # batch statistics over the global batch
+        network = nn.SyncBatchNorm.convert_sync_batchnorm(network)
     if world_size > 1:
         network = nn.parallel.DistributedDataParallel(network)
+    if settings.compile:
+        network = torch.compile(network)
     optimiser = _optimiser(model, loss, settings.lr)
     generator = torch.Generator().manual_seed(settings.seed)
     result = FitResult(best_state={}, best_epoch=0, best_val_map=float("-inf"))
