@@ -32,6 +32,21 @@ class StudyDesign:
             return "train_features", "test_features"
         return "train_images", "test_images"
 
+    @property
+    def training_inputs(self) -> list[str]:
+        """What every training node reads after its own inputs, in its arguments' order."""
+        train, test = self.model_inputs
+        return [
+            "full_labels",
+            "test_labels",
+            train,
+            test,
+            "params:model",
+            "params:training",
+            "params:checkpoints",
+            "params:data_root",
+        ]
+
 
 _current: StudyDesign | None = None
 

@@ -19,11 +19,11 @@ from spml.study import ModelSpec, check_aligned, label_matrix, rows_of_split
 def train_baseline(
     loss: str,
     observed_labels: pd.DataFrame,
+    baselines: dict[str, Any],
     full_labels: pd.DataFrame,
     test_labels: pd.DataFrame,
     train_images: np.ndarray,
     test_images: np.ndarray,
-    baselines: dict[str, Any],
     model: dict[str, Any],
     training: dict[str, Any],
     checkpoints: str | None,

@@ -10,23 +10,11 @@ from .nodes import baseline_trainer
 def create_pipeline(**kwargs) -> Pipeline:
     """One training node per baseline in `baselines`."""
     design = current_design()
-    train_images, test_images = design.model_inputs
     return Pipeline(
         [
             node(
                 baseline_trainer(loss),
-                inputs=[
-                    "observed_labels",
-                    "full_labels",
-                    "test_labels",
-                    train_images,
-                    test_images,
-                    "params:baselines",
-                    "params:model",
-                    "params:training",
-                    "params:checkpoints",
-                    "params:data_root",
-                ],
+                inputs=["observed_labels", "params:baselines", *design.training_inputs],
                 outputs=[f"baseline_model_{loss}", f"baseline_metrics_{loss}"],
                 name=f"train_baseline_{loss}",
                 namespace=f"baseline_{loss}",

@@ -12,21 +12,13 @@ from .nodes import student_trainer
 def student_for(tau: float) -> Pipeline:
     """Train one student; its pseudo labels come along so `--params tau=X` works for any X."""
     slug = tau_slug(tau)
-    train_images, test_images = current_design().model_inputs
     training = node(
         student_trainer(tau),
         inputs=[
             f"pseudo_labels_{slug}",
             f"pseudo_label_quality_{slug}",
-            "full_labels",
-            "test_labels",
-            train_images,
-            test_images,
             "params:student",
-            "params:model",
-            "params:training",
-            "params:checkpoints",
-            "params:data_root",
+            *current_design().training_inputs,
         ],
         outputs=[f"student_model_{slug}", f"student_metrics_{slug}"],
         name="train_student",

@@ -29,11 +29,11 @@ def teacher_spec(teacher: dict[str, Any]) -> ModelSpec:
 
 def train_teacher(
     observed_labels: pd.DataFrame,
+    teacher: dict[str, Any],
     full_labels: pd.DataFrame,
     test_labels: pd.DataFrame,
     train_images: np.ndarray,
     test_images: np.ndarray,
-    teacher: dict[str, Any],
     model: dict[str, Any],
     training: dict[str, Any],
     checkpoints: str | None,

@@ -9,23 +9,13 @@ from .nodes import predict_teacher, train_teacher
 
 def create_pipeline(**kwargs) -> Pipeline:
     """Train, then predict with the selected epoch's weights."""
-    train_images, test_images = current_design().model_inputs
+    design = current_design()
+    train_images = design.model_inputs[0]
     return Pipeline(
         [
             node(
                 train_teacher,
-                inputs=[
-                    "observed_labels",
-                    "full_labels",
-                    "test_labels",
-                    train_images,
-                    test_images,
-                    "params:teacher",
-                    "params:model",
-                    "params:training",
-                    "params:checkpoints",
-                    "params:data_root",
-                ],
+                inputs=["observed_labels", "params:teacher", *design.training_inputs],
                 outputs=["teacher_model", "teacher_metrics"],
                 name="train_teacher",
             ),
