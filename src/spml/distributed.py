@@ -6,7 +6,6 @@ import os
 import socket
 import tempfile
 from collections.abc import Callable
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,7 @@ import torch.multiprocessing as mp
 from torch import nn
 
 from spml.data import LabelledImages
-from spml.training import EpochReport, FitResult, TrainSettings, fit
+from spml.training import FitResult, TrainSettings, fit
 
 Builder = Callable[[], tuple[nn.Module, nn.Module]]
 
@@ -51,15 +50,7 @@ def _worker(
             model, loss, train, val, settings, rank=rank, world_size=world_size, **fit_options
         )
         if rank == 0:
-            torch.save(
-                {
-                    "best_state": result.best_state,
-                    "best_epoch": result.best_epoch,
-                    "best_val_map": result.best_val_map,
-                    "history": [asdict(report) for report in result.history],
-                },
-                Path(out),
-            )
+            torch.save(result.to_state(), Path(out))
     finally:
         dist.destroy_process_group()
 
@@ -91,10 +82,4 @@ def fit_data_parallel(
             nprocs=world_size,
             join=True,
         )
-        state = torch.load(out, weights_only=True)
-    return FitResult(
-        best_state=state["best_state"],
-        best_epoch=state["best_epoch"],
-        best_val_map=state["best_val_map"],
-        history=[EpochReport(**report) for report in state["history"]],
-    )
+        return FitResult.from_state(torch.load(out, weights_only=True))

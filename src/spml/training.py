@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import copy
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -116,6 +115,25 @@ class FitResult:
     best_epoch: int
     best_val_map: float
     history: list[EpochReport] = field(default_factory=list)
+
+    def to_state(self) -> dict[str, Any]:
+        """Plain tensors and numbers, loadable with weights_only=True (checkpoints, DDP)."""
+        return {
+            "best_state": self.best_state,
+            "best_epoch": self.best_epoch,
+            "best_val_map": self.best_val_map,
+            "history": [asdict(report) for report in self.history],
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> FitResult:
+        """The inverse of to_state."""
+        return cls(
+            best_state=dict(state["best_state"]),
+            best_epoch=int(state["best_epoch"]),
+            best_val_map=float(state["best_val_map"]),
+            history=[EpochReport(**report) for report in state["history"]],
+        )
 
 
 def resolve_device(name: str) -> torch.device:
@@ -323,10 +341,7 @@ def _save_checkpoint(
         "optimiser": optimiser.state_dict(),
         "generator": generator.get_state(),
         "torch_rng": torch.get_rng_state(),
-        "best_state": result.best_state,
-        "best_epoch": result.best_epoch,
-        "best_val_map": result.best_val_map,
-        "history": [asdict(report) for report in result.history],
+        **result.to_state(),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as temporary:
@@ -353,9 +368,8 @@ def _resume(
     optimiser.load_state_dict(state["optimiser"])
     generator.set_state(state["generator"])
     torch.set_rng_state(state["torch_rng"])
-    result.best_state = copy.deepcopy(state["best_state"])
-    result.best_epoch = int(state["best_epoch"])
-    result.best_val_map = float(state["best_val_map"])
-    result.history = [EpochReport(**report) for report in state["history"]]
+    restored = FitResult.from_state(state)
+    result.best_state, result.best_epoch = restored.best_state, restored.best_epoch
+    result.best_val_map, result.history = restored.best_val_map, restored.history
     log.info("%s: resuming from %s after epoch %d", label, path, state["epoch"])
     return int(state["epoch"]) + 1
