@@ -14,8 +14,10 @@ from spml.data import (
     DecodeJob,
     ImageFolder,
     LabelledImages,
+    apply_flip,
     decode_images,
     normalise,
+    prefetch,
     random_flip,
     write_image_cache,
 )
@@ -71,6 +73,31 @@ def test_flip_is_seeded_and_normalise_centres_imagenet_mean() -> None:
         torch.tensor([0.485, 0.456, 0.406]).mul(255).round().to(torch.uint8).view(1, 3, 1, 1)
     )
     assert normalise(mean_pixel.expand(1, 3, 2, 2)).abs().max() < 0.01
+
+
+def test_flip_mirrors_exactly_the_masked_images() -> None:
+    batch = torch.arange(3 * 1 * 2 * 3, dtype=torch.uint8).reshape(3, 1, 2, 3)
+    flipped = apply_flip(batch, torch.tensor([True, False, True]))
+    assert torch.equal(flipped[0], batch[0].flip(-1))
+    assert torch.equal(flipped[1], batch[1])
+    assert torch.equal(flipped[2], batch[2].flip(-1))
+
+
+def test_prefetch_keeps_order_and_raises_the_loaders_error() -> None:
+    assert list(prefetch(range(7), lambda item: item * item, depth=3)) == [
+        item * item for item in range(7)
+    ]
+
+    def load(item: int) -> int:
+        if item == 4:
+            raise OSError(f"cannot read item {item}")
+        return item
+
+    seen = []
+    with pytest.raises(OSError, match="cannot read item 4"):
+        for item in prefetch(range(7), load):
+            seen.append(item)
+    assert seen == [0, 1, 2, 3]
 
 
 def test_the_cache_decodes_once_and_again_only_when_something_changed(

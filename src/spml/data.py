@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
-from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -18,6 +20,9 @@ from PIL import Image, UnidentifiedImageError
 from spml.atomic import atomic_path
 
 log = logging.getLogger(__name__)
+
+Item = TypeVar("Item")
+Loaded = TypeVar("Loaded")
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -100,11 +105,14 @@ def decode_jpegs_on(
         except RuntimeError:
             leftovers.extend(decodable)
             continue
-        for row, image in zip(decodable, decoded, strict=True):
-            resized = torch.nn.functional.interpolate(
+        resized = [
+            torch.nn.functional.interpolate(
                 image[None].float(), size=(size, size), mode="bilinear", antialias=True
             )
-            out[row] = resized[0].round().clamp(0, 255).to(torch.uint8).cpu().numpy()
+            for image in decoded
+        ]
+        if resized:  # one copy back per batch, not one per image
+            out[decodable] = torch.cat(resized).round().clamp(0, 255).to(torch.uint8).cpu().numpy()
     if leftovers:
         names = [file_names[row] for row in leftovers]
         out[leftovers] = decode_images(folder, names, size)
@@ -214,10 +222,17 @@ def _reopen(path: str, rows: np.ndarray, targets: torch.Tensor) -> LabelledImage
     return LabelledImages(np.load(path, mmap_mode="r", allow_pickle=False), rows, targets)
 
 
+@functools.cache
+def _imagenet_statistics(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and std on the device, copied there once rather than with every batch."""
+    mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1)
+    return mean, std
+
+
 def normalise(batch: torch.Tensor) -> torch.Tensor:
     """Turn a uint8 batch into the ImageNet-normalised floats the backbones expect."""
-    mean = torch.tensor(IMAGENET_MEAN, device=batch.device).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD, device=batch.device).view(1, 3, 1, 1)
+    mean, std = _imagenet_statistics(batch.device)
     return (batch.float() / 255.0 - mean) / std
 
 
@@ -227,15 +242,27 @@ def flip_mask(n: int, generator: torch.Generator) -> torch.Tensor:
 
 
 def apply_flip(batch: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Flip the masked images horizontally."""
-    flipped = batch.clone()
-    flipped[mask] = batch[mask].flip(-1)
-    return flipped
+    """Flip the masked images horizontally, without a boolean index that would sync a GPU."""
+    return torch.where(mask.view(-1, 1, 1, 1), batch.flip(-1), batch)
 
 
 def random_flip(batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Flip a random half of the batch horizontally."""
     return apply_flip(batch, flip_mask(len(batch), generator))
+
+
+def prefetch(
+    items: Iterable[Item], load: Callable[[Item], Loaded], depth: int = 2
+) -> Iterator[Loaded]:
+    """Load the next `depth` items on a background thread while the caller computes on this one."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending: deque[Future[Loaded]] = deque()
+        for item in items:
+            pending.append(pool.submit(load, item))
+            if len(pending) > depth:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 def shuffled_batches(n: int, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:

@@ -22,11 +22,16 @@ from spml.data import (
     flip_mask,
     normalise,
     ordered_batches,
+    prefetch,
     shuffled_batches,
 )
 from spml.metrics import mean_average_precision
 
 log = logging.getLogger(__name__)
+
+# Batch losses are read back (and checked for NaN) every this many steps, not every step:
+# each read waits for the GPU, and the loader can only run ahead while it does not.
+LOSS_CHECK_EVERY = 32
 
 
 @dataclass(frozen=True)
@@ -63,7 +68,7 @@ class TrainSettings:
             return to_device(batch.float(), self.target)
         images = to_device(batch, self.target)
         if flips is not None:
-            images = apply_flip(images, flips.to(images.device))
+            images = apply_flip(images, to_device(flips, images.device))
         inputs = normalise(images)
         if self.target.type == "cuda" and self.channels_last:
             inputs = inputs.contiguous(memory_format=torch.channels_last)
@@ -143,10 +148,16 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def staged(batch: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A CPU batch ready to copy: pinned for CUDA, where a copy from pageable memory would
+    wait for the GPU to finish everything queued before it."""
+    return batch.pin_memory() if device.type == "cuda" else batch
+
+
 def to_device(batch: torch.Tensor, device: torch.device) -> torch.Tensor:
     """Copy a CPU batch to the device, through pinned memory and asynchronously on CUDA."""
     if device.type == "cuda":
-        return batch.pin_memory().to(device, non_blocking=True)
+        return staged(batch, device).to(device, non_blocking=True)
     return batch.to(device)
 
 
@@ -156,12 +167,14 @@ def forward_all(
 ) -> torch.Tensor:
     """The model's outputs for every row under the evaluation transform (no flip), in order."""
     settings = settings or TrainSettings(epochs=1, lr=1.0, batch_size=1, seed=0)
-    model.to(settings.target).eval()
+    device = settings.target
+    model.to(device).eval()
     outputs = []
-    for index in ordered_batches(len(data), settings.eval_batch_size):
+    batches = ordered_batches(len(data), settings.eval_batch_size)
+    for images in prefetch(batches, lambda index: staged(data.batch(index), device)):
         with settings.autocast():
-            outputs.append(model(settings.network_inputs(data.batch(index))).float().cpu())
-    return torch.cat(outputs)
+            outputs.append(model(settings.network_inputs(images)).float())
+    return torch.cat(outputs).cpu()  # one copy back, so the GPU never waits for the host
 
 
 def predict(
@@ -202,35 +215,62 @@ def _train_epoch(
     device = settings.target
     model.train()
     loss.train()
-    total, steps = 0.0, 0
     batches = list(shuffled_batches(len(train), settings.batch_size, generator))
+    # Drawn for whole batches on every rank, in the order the loop used to draw them.
+    flips = [flip_mask(len(batch), generator) for batch in batches]
+
+    def load(step: int) -> tuple[torch.Tensor, ...]:
+        """This rank's share of a batch, read and pinned while the device trains on the last."""
+        index = batches[step][rank::world_size]
+        shares = (index, flips[step][rank::world_size], train.batch(index), train.targets[index])
+        return tuple(staged(share, device) for share in shares)
+
     bar = tqdm(
-        batches,
+        total=len(batches),
         desc=f"{label} epoch {epoch}/{settings.epochs}",
         leave=False,
         mininterval=1.0,
         disable=None,  # a bar on a terminal; none in CI logs and files
     )
-    for step, batch in enumerate(bar, start=1):
-        flips = flip_mask(len(batch), generator)  # drawn for the whole batch on every rank
-        index, flips = batch[rank::world_size], flips[rank::world_size]
-        inputs = settings.network_inputs(train.batch(index), flips)
-        targets = to_device(train.targets[index], device)
-        with settings.autocast():
-            logits = network(inputs)
-        value = loss(logits.float(), targets, index=index.to(device), epoch=epoch)
-        if not torch.isfinite(value):
-            raise FloatingPointError(
-                f"{label}: loss became {value.item()} at epoch {epoch}, step {step}; "
-                "the last good checkpoint is kept"
+    values: list[torch.Tensor] = []
+    total, checked = 0.0, 0
+    with bar:
+        for step, (index, flip, images, targets) in enumerate(
+            prefetch(range(len(batches)), load), start=1
+        ):
+            inputs = settings.network_inputs(images, flip)
+            with settings.autocast():
+                logits = network(inputs)
+            value = loss(
+                logits.float(),
+                to_device(targets, device),
+                index=to_device(index, device),
+                epoch=epoch,
             )
-        optimiser.zero_grad(set_to_none=True)
-        value.backward()
-        optimiser.step()
-        total += value.item()
-        steps += 1
-        bar.set_postfix(loss=f"{total / steps:.4f}", refresh=False)
-    return total / max(steps, 1)
+            optimiser.zero_grad(set_to_none=True)
+            value.backward()
+            optimiser.step()
+            values.append(value.detach())
+            if step % LOSS_CHECK_EVERY == 0 or step == len(batches):
+                total += _checked_sum(values[checked:], checked, label, epoch)
+                bar.update(step - checked)
+                checked = step
+                bar.set_postfix(loss=f"{total / step:.4f}", refresh=False)
+    return total / max(len(batches), 1)
+
+
+def _checked_sum(values: list[torch.Tensor], offset: int, label: str, epoch: int) -> float:
+    """The sum of the batch losses of steps offset+1.., read from the device in one copy;
+    names the first step whose loss was not finite (the last good checkpoint is kept)."""
+    losses = torch.stack(values).double().cpu()
+    bad = (~torch.isfinite(losses)).nonzero()
+    if len(bad):
+        first = int(bad[0, 0])
+        raise FloatingPointError(
+            f"{label}: loss became {losses[first].item()} at epoch {epoch}, "
+            f"step {offset + first + 1}; the last good checkpoint is kept"
+        )
+    return float(losses.sum())
 
 
 def fit(
