@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from spml import losses, models
-from spml.data import LabelledImages, random_flip, shuffled_batches
+from spml.data import LabelledImages, flip_mask, shuffled_batches
 from spml.training import TrainSettings, fit
 
 
@@ -44,7 +44,7 @@ def bare(model_name: str, data: LabelledImages, settings: TrainSettings, steps: 
             torch.cuda.synchronize() if settings.target.type == "cuda" else None
             done, started = 0, time.perf_counter()
         index = batches[step % len(batches)]
-        inputs = settings.network_inputs(random_flip(data.batch(index), generator))
+        inputs = settings.network_inputs(data.batch(index), flip_mask(len(index), generator))
         with settings.autocast():
             logits = network(inputs)
         loss = criterion(logits.float(), data.targets[index].to(settings.target))
