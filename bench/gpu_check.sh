@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every GPU figure of the study in one run on a borrowed GPU (about six minutes):
+# Every GPU figure of the study in one run on a borrowed GPU (about eight minutes):
 #   bash bench/gpu_check.sh [folder for the logs]
 # Each part has its own time limit, so one that hangs or fails leaves the others' figures.
 set -u
@@ -8,9 +8,9 @@ python=${PYTHON:-python3}
 export PYTHONPATH="$PWD/src" PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 "$python" -c 'import torch, torchvision; print("torch", torch.__version__, "torchvision", torchvision.__version__)'
-(cd bench && timeout 120 "$python" gpu_paths.py) 2>&1 | tee "$out/gpu_paths.log"
+(cd bench && timeout 90 "$python" gpu_paths.py) 2>&1 | tee "$out/gpu_paths.log"
 for batch in 16 64; do
-  (cd bench && timeout 180 "$python" gpu_throughput.py --batch "$batch") 2>&1 \
+  (cd bench && timeout 200 "$python" gpu_throughput.py --batch "$batch") 2>&1 \
     | grep -v Warning | tee "$out/gpu_throughput_batch$batch.log"
 done
 # The CUDA tests (skipped where there is no GPU), then the unit tests that need neither

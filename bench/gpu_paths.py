@@ -102,7 +102,8 @@ def predicting(model_name: str, cache: Path, settings: TrainSettings) -> None:
     model = models.build_model(model_name, 80, random_init=True).to(settings.target)
     if settings.target.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
-    forward_all(model, LabelledImages.from_arrays(images[:8], np.zeros((8, 80))), settings)
+    warm = min(settings.eval_batch_size, len(images))  # cuDNN picks its algorithms here
+    forward_all(model, LabelledImages.from_arrays(images[:warm], np.zeros((warm, 80))), settings)
     synchronise(settings.target)
     started = time.perf_counter()
     forward_all(model, data, settings)

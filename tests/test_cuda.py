@@ -72,9 +72,10 @@ def test_gpu_and_cpu_predictions_agree_in_fp32() -> None:
     np.testing.assert_allclose(on_gpu, on_cpu, atol=1e-4)
 
 
-def test_compiled_training_matches_eager_closely() -> None:
+@pytest.mark.parametrize("mode", [True, "reduce-overhead"])
+def test_compiled_training_matches_eager_closely(mode: bool | str) -> None:
     results = []
-    for compiled in (False, True):
+    for compiled in (False, mode):
         torch.manual_seed(0)
         model = models.build_model("small_cnn", 3, width=8)
         settings = _settings(epochs=1, mixed_precision=False, compile=compiled)

@@ -27,6 +27,11 @@ def _data(n: int, seed: int) -> LabelledImages:
 SETTINGS = TrainSettings(epochs=3, lr=1e-2, batch_size=16, seed=7, device="cpu")
 
 
+def _model_and_loss() -> tuple[torch.nn.Module, torch.nn.Module]:
+    torch.manual_seed(7)
+    return models.build_model("small_cnn", 3, width=4), losses.build("bce")
+
+
 def _train(checkpoint: Path | None = None, stop_after: int | None = None, seed: int = 7):
     torch.manual_seed(seed)
     model = models.build_model("small_cnn", 3, width=4)
@@ -102,6 +107,14 @@ def test_same_seed_same_numbers_other_seed_other_numbers() -> None:
     assert [r.train_loss for r in first.history] != [r.train_loss for r in other.history]
 
 
+def test_compile_modes_train_like_eager_on_the_cpu() -> None:
+    eager = fit(*_model_and_loss(), _data(64, 0), _data(32, 1), SETTINGS)
+    settings = TrainSettings(**{**SETTINGS.__dict__, "compile": "reduce-overhead"})
+    compiled = fit(*_model_and_loss(), _data(64, 0), _data(32, 1), settings)
+    for mine, theirs in zip(compiled.history, eager.history, strict=True):
+        assert mine.train_loss == pytest.approx(theirs.train_loss, rel=1e-3)
+
+
 def test_a_non_finite_loss_names_epoch_and_step() -> None:
     class Exploding(torch.nn.Module):
         def forward(self, logits, targets, **_):
@@ -130,7 +143,14 @@ def test_a_batch_larger_than_the_data_is_refused() -> None:
 
 
 @pytest.mark.parametrize(
-    "config, name", [({"epochs": 0}, "epochs"), ({"lr": -1.0}, "lr"), ({"colour": 1}, "colour")]
+    "config, name",
+    [
+        ({"epochs": 0}, "epochs"),
+        ({"lr": -1.0}, "lr"),
+        ({"colour": 1}, "colour"),
+        ({"compile": "fastest"}, "training.compile"),
+        ({"compile": "reduce-overhead", "devices": 2}, "training.compile"),
+    ],
 )
 def test_bad_training_parameters_are_named(config: dict, name: str) -> None:
     base = {"epochs": 1, "lr": 1e-3, "batch_size": 8, "seed": 0}

@@ -33,6 +33,9 @@ log = logging.getLogger(__name__)
 # each read waits for the GPU, and the loader can only run ahead while it does not.
 LOSS_CHECK_EVERY = 32
 
+# torch.compile's modes, for training.compile.
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+
 
 @dataclass(frozen=True)
 class TrainSettings:
@@ -46,7 +49,7 @@ class TrainSettings:
     device: str = "auto"
     mixed_precision: bool = True  # bf16 autocast, on CUDA only: CPU numbers stay exact
     channels_last: bool = True  # NHWC tensors for convolutions, on CUDA only
-    compile: bool = False  # torch.compile the model for training
+    compile: bool | str = False  # torch.compile for training: true, or a mode (COMPILE_MODES)
     devices: int = 1  # > 1: DDP over that many processes (GPUs, or gloo on the CPU)
 
     @property
@@ -58,6 +61,12 @@ class TrainSettings:
         """bf16 autocast where it pays (CUDA and asked for), a no-op elsewhere."""
         cuda = self.target.type == "cuda"
         return torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda and self.mixed_precision)
+
+    @property
+    def cuda_graphs(self) -> bool:
+        """Whether the compile mode replays CUDA graphs, which cut the per-kernel launch cost
+        that bounds small batches (ResNet-50 at batch 16: 2.5x on an H100)."""
+        return self.compile in ("reduce-overhead", "max-autotune")
 
     def network_inputs(
         self, batch: torch.Tensor, flips: torch.Tensor | None = None
@@ -81,6 +90,16 @@ class TrainSettings:
                 raise ValueError(
                     f"Parameter training.{name} must be a positive integer, got {value!r}"
                 )
+        if not isinstance(self.compile, bool) and self.compile not in COMPILE_MODES:
+            raise ValueError(
+                f"Parameter training.compile must be true, false or one of {COMPILE_MODES}, "
+                f"got {self.compile!r}"
+            )
+        if self.devices > 1 and self.cuda_graphs:
+            raise ValueError(
+                f"Parameter training.compile={self.compile!r} records CUDA graphs, which DDP "
+                f"(training.devices={self.devices}) cannot replay; use compile: true"
+            )
         if (
             isinstance(self.lr, bool)
             or not isinstance(self.lr, int | float)
@@ -195,7 +214,9 @@ def _optimiser(model: nn.Module, loss: nn.Module, lr: float) -> torch.optim.Opti
     loss_params = [p for p in loss.parameters() if p.requires_grad]
     if loss_params:
         groups.append({"params": loss_params, "lr": lr * getattr(loss, "lr_multiplier", 1.0)})
-    return torch.optim.Adam(groups)
+    # One fused kernel per step on CUDA instead of one per tensor; the CPU keeps the default.
+    fused = all(p.is_cuda for group in groups for p in group["params"]) or None
+    return torch.optim.Adam(groups, fused=fused)
 
 
 def _train_epoch(
@@ -239,6 +260,8 @@ def _train_epoch(
             prefetch(range(len(batches)), load), start=1
         ):
             inputs = settings.network_inputs(images, flip)
+            if settings.cuda_graphs:  # a new step: its graphs may reuse the last step's memory
+                torch.compiler.cudagraph_mark_step_begin()
             with settings.autocast():
                 logits = network(inputs)
             value = loss(
@@ -309,7 +332,9 @@ def fit(
     if world_size > 1:
         network = nn.parallel.DistributedDataParallel(network)
     if settings.compile:
-        network = torch.compile(network)
+        network = torch.compile(
+            network, mode=None if settings.compile is True else settings.compile
+        )
     optimiser = _optimiser(model, loss, settings.lr)
     generator = torch.Generator().manual_seed(settings.seed)
     result = FitResult(best_state={}, best_epoch=0, best_val_map=float("-inf"))
