@@ -63,6 +63,20 @@ def test_two_gloo_processes_match_one_process_with_the_doubled_batch(tmp_path: P
     assert seen[0] | seen[1] == set(range(32))
 
 
+def test_a_last_batch_too_small_to_share_joins_the_one_before(tmp_path: Path) -> None:
+    # COCO's 65,665 training images leave a last batch of 1 at batch 16: with two
+    # processes one would average the loss over no images at all.
+    train, val = _data(33, 0), _data(16, 1)
+    settings = TrainSettings(**{**SETTINGS.__dict__, "batch_size": 16})
+    parallel = fit_data_parallel(partial(build, str(tmp_path)), train, val, settings, 2)
+    assert all(torch.isfinite(value).all() for value in parallel.best_state.values())
+    steps = [(tmp_path / f"rank{r}.txt").read_text().splitlines() for r in (0, 1)]
+    assert [len(step.split()) for step in steps[0]] == [8, 9]
+    assert [len(step.split()) for step in steps[1]] == [8, 8]
+    seen = [int(i) for rank in steps for step in rank for i in step.split()]
+    assert sorted(seen) == list(range(33))
+
+
 def test_fewer_than_two_processes_is_not_data_parallel() -> None:
     with pytest.raises(ValueError, match="training.devices"):
         fit_data_parallel(partial(build, "."), _data(8, 0), _data(8, 1), SETTINGS, 1)
