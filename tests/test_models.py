@@ -29,8 +29,9 @@ def test_weights_that_do_not_fit_name_the_source_and_keys() -> None:
     assert "extra.weight" in message and "9.weight" in message
 
 
-def test_resnet_reads_local_weights_and_never_downloads(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="weights_path"):
+def test_resnet_reads_local_weights_and_never_downloads(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    with pytest.raises(ValueError, match=r"model\.options\.resnet18\.weights_path"):
         build_model("resnet18", 5)
     with pytest.raises(FileNotFoundError, match="missing.pth"):
         build_model("resnet18", 5, weights_path=str(tmp_path / "missing.pth"))
@@ -39,3 +40,17 @@ def test_resnet_reads_local_weights_and_never_downloads(tmp_path: Path) -> None:
     model = build_model("resnet18", 5, weights_path=str(tmp_path / "resnet18.pth"))
     assert model.fc.out_features == 5
     assert torch.equal(model.conv1.weight, imagenet_like["conv1.weight"])
+
+
+def test_resnet_falls_back_on_torchvisions_own_cache(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    cached = tmp_path / "torch/hub/checkpoints/resnet18-f37072fd.pth"
+    with pytest.raises(ValueError, match=str(cached)):  # says where to put the file
+        build_model("resnet18", 5)
+    cached.parent.mkdir(parents=True)
+    imagenet_like = build_model("resnet18", 1000, random_init=True).state_dict()
+    torch.save(imagenet_like, cached)
+    model = build_model("resnet18", 5)
+    assert torch.equal(model.conv1.weight, imagenet_like["conv1.weight"])
+    scratch = build_model("resnet18", 5, random_init=True)
+    assert not torch.equal(scratch.conv1.weight, model.conv1.weight)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
+
+log = logging.getLogger(__name__)
 
 ModelBuilder = Callable[..., nn.Module]
 _REGISTRY: dict[str, ModelBuilder] = {}
@@ -115,6 +118,41 @@ def linear_head(num_classes: int, in_features: int) -> nn.Module:
     return nn.Linear(in_features, num_classes)
 
 
+def torchvision_cache(arch: str) -> list[Path]:
+    """Where torchvision keeps its ImageNet weights for `arch` once downloaded (V1 first:
+    the weights of the published numbers); read if present, never fetched."""
+    import torchvision
+
+    folder = Path(torch.hub.get_dir()) / "checkpoints"
+    return [
+        folder / Path(weights.url).name for weights in torchvision.models.get_model_weights(arch)
+    ]
+
+
+def _imagenet_weights_file(arch: str, weights_path: str | None, random_init: bool) -> Path | None:
+    """The file to start from: the configured one, else torchvision's cached download, else
+    nothing when training from scratch was asked for; any other case is an error."""
+    parameter = f"model.options.{arch}"
+    if weights_path:
+        if not Path(weights_path).is_file():
+            raise FileNotFoundError(
+                f"ImageNet weights for {arch} not found at {weights_path} "
+                f"(parameter {parameter}.weights_path)"
+            )
+        return Path(weights_path)
+    if random_init:
+        return None
+    cached = [path for path in torchvision_cache(arch) if path.is_file()]
+    if not cached:
+        raise ValueError(
+            f"No ImageNet weights for {arch}: set {parameter}.weights_path to a local .pth "
+            f"file, copy torchvision's file to {torchvision_cache(arch)[0]}, or set "
+            f"{parameter}.random_init: true to train from scratch"
+        )
+    log.info("Reading %s ImageNet weights from torchvision's cache, %s", arch, cached[0])
+    return cached[0]
+
+
 def _torchvision_resnet(
     arch: str, num_classes: int, weights_path: str | None, random_init: bool
 ) -> nn.Module:
@@ -122,18 +160,9 @@ def _torchvision_resnet(
     import torchvision
 
     model = getattr(torchvision.models, arch)(weights=None)
-    if weights_path:
-        path = Path(weights_path)
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"ImageNet weights for {arch} not found at {path} (parameter model.weights_path)"
-            )
+    path = _imagenet_weights_file(arch, weights_path, random_init)
+    if path is not None:
         load_weights(model, torch.load(path, map_location="cpu", weights_only=True), str(path))
-    elif not random_init:
-        raise ValueError(
-            f"No ImageNet weights for {arch}: set model.weights_path to a local .pth file "
-            "or model.random_init: true to train from scratch"
-        )
     model.fc = nn.Linear(model.fc.in_features, num_classes)
     return model
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from spml.pipelines import design as design_module
@@ -72,7 +74,8 @@ def test_bad_loss_configuration_is_named_before_training(override: dict, named: 
         check_losses(params)
 
 
-def test_the_shipped_configuration_is_valid() -> None:
+def test_the_shipped_configuration_is_valid(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # no cached ImageNet weights
     from kedro.config import OmegaConfigLoader
 
     from tests.conftest import PROJECT_ROOT
