@@ -115,6 +115,16 @@ def test_compile_modes_train_like_eager_on_the_cpu() -> None:
         assert mine.train_loss == pytest.approx(theirs.train_loss, rel=1e-3)
 
 
+def test_a_failing_compile_names_the_parameter_that_turns_it_off(monkeypatch) -> None:
+    def broken(*_args, **_kwargs):
+        raise torch._dynamo.exc.TorchDynamoException("inductor: no C++ compiler")
+
+    monkeypatch.setattr(torch, "compile", lambda network, **_: broken)
+    settings = TrainSettings(**{**SETTINGS.__dict__, "compile": True})
+    with pytest.raises(RuntimeError, match=r"training\.compile=false"):
+        fit(*_model_and_loss(), _data(64, 0), _data(32, 1), settings)
+
+
 def test_a_non_finite_loss_names_epoch_and_step() -> None:
     class Exploding(torch.nn.Module):
         def forward(self, logits, targets, **_):

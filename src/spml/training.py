@@ -264,8 +264,7 @@ def _train_epoch(
             inputs = settings.network_inputs(images, flip)
             if settings.cuda_graphs:  # a new step: its graphs may reuse the last step's memory
                 torch.compiler.cudagraph_mark_step_begin()
-            with settings.autocast():
-                logits = network(inputs)
+            logits = _forward(network, inputs, settings, label)
             value = loss(
                 logits.float(),
                 to_device(targets, device),
@@ -282,6 +281,20 @@ def _train_epoch(
                 checked = step
                 bar.set_postfix(loss=f"{total / step:.4f}", refresh=False)
     return total / max(len(batches), 1)
+
+
+def _forward(
+    network: nn.Module, inputs: torch.Tensor, settings: TrainSettings, label: str
+) -> torch.Tensor:
+    """The training forward pass; a failing torch.compile says which parameter turns it off."""
+    try:
+        with settings.autocast():
+            return network(inputs)
+    except torch._dynamo.exc.TorchDynamoException as error:  # raised only when compiling
+        raise RuntimeError(
+            f"{label}: torch.compile failed (parameter training.compile={settings.compile!r}); "
+            "--params training.compile=false trains without it"
+        ) from error
 
 
 def _checked_sum(values: list[torch.Tensor], offset: int, label: str, epoch: int) -> float:
