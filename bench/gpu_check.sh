@@ -9,8 +9,8 @@ export PYTHONPATH="$PWD/src" PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 "$python" -c 'import torch, torchvision; print("torch", torch.__version__, "torchvision", torchvision.__version__)'
 (cd bench && timeout 90 "$python" gpu_paths.py) 2>&1 | tee "$out/gpu_paths.log"
-for batch in 16 64; do
-  (cd bench && timeout 200 "$python" gpu_throughput.py --batch "$batch") 2>&1 \
+for batch in 16 64; do  # ~1,500 timed images each: at batch 16, 30 steps were too noisy
+  (cd bench && timeout 200 "$python" gpu_throughput.py --batch "$batch" --steps $((1500 / batch + 5))) 2>&1 \
     | grep -v Warning | tee "$out/gpu_throughput_batch$batch.log"
 done
 # The CUDA tests (skipped where there is no GPU), then the unit tests that need neither
