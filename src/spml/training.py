@@ -239,7 +239,7 @@ def _train_epoch(
     batches = list(shuffled_batches(len(train), settings.batch_size, generator))
     if len(batches) > 1 and len(batches[-1]) < world_size:  # a rank would get no images
         batches[-2:] = [torch.cat(batches[-2:])]
-    # Drawn for whole batches on every rank, in the order the loop used to draw them.
+    # Flips are drawn for whole batches, identically on every rank, before any loading starts.
     flips = [flip_mask(len(batch), generator) for batch in batches]
 
     def load(step: int) -> tuple[torch.Tensor, ...]:
