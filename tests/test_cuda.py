@@ -14,19 +14,14 @@ from spml import losses, models
 from spml.data import DecodeJob, ImageFolder, LabelledImages, write_image_cache
 from spml.distributed import fit_data_parallel
 from spml.training import TrainSettings, fit, predict
+from tests.test_training import _data as labelled_by_colour
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
 
 def _data(n: int, seed: int) -> LabelledImages:
-    """Images whose red and green channels announce classes 0 and 1."""
-    rng = np.random.default_rng(seed)
-    targets = rng.integers(0, 2, size=(n, 3)).astype(np.float32)
-    targets[targets.sum(1) == 0, 2] = 1
-    images = rng.integers(0, 80, size=(n, 3, 32, 32), dtype=np.uint8)
-    images[:, 0] += (targets[:, 0] * 150).astype(np.uint8)[:, None, None]
-    images[:, 1] += (targets[:, 1] * 150).astype(np.uint8)[:, None, None]
-    return LabelledImages.from_arrays(images, targets)
+    """The training tests' images (colour announces the class), at 32 px."""
+    return labelled_by_colour(n, seed, size=32)
 
 
 def _settings(**changes: object) -> TrainSettings:

@@ -255,8 +255,8 @@ def _train_epoch(
         mininterval=1.0,
         disable=None,  # a bar on a terminal; none in CI logs and files
     )
-    values: list[torch.Tensor] = []
-    total, checked = 0.0, 0
+    values: list[torch.Tensor] = []  # losses of the steps since the last check
+    total = 0.0
     with bar:
         for step, (index, flip, images, targets) in enumerate(
             prefetch(range(len(batches)), load), start=1
@@ -276,10 +276,10 @@ def _train_epoch(
             optimiser.step()
             values.append(value.detach())
             if step % LOSS_CHECK_EVERY == 0 or step == len(batches):
-                total += _checked_sum(values[checked:], checked, label, epoch)
-                bar.update(step - checked)
-                checked = step
+                total += _checked_sum(values, step - len(values), label, epoch)
+                bar.update(len(values))
                 bar.set_postfix(loss=f"{total / step:.4f}", refresh=False)
+                values.clear()
     return total / max(len(batches), 1)
 
 
