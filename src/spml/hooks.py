@@ -117,11 +117,19 @@ class MissingInputsError(RuntimeError):
 
     def __init__(self, missing: list[str], catalog: DataCatalog) -> None:
         lines = [f"  - {name}: {_where(name, catalog)}" for name in missing]
+        advice = []
+        if set(missing) & set(RAW_INPUTS):  # no pipeline makes these: the user provides them
+            advice.append(
+                "The data set is not where data_root points: put annotations/, train2014/ and "
+                "val2014/ there, or pass --params data_root=PATH (README, 'Real MS-COCO 2014')."
+            )
+        if set(missing) - set(RAW_INPUTS):
+            advice.append(
+                "Run the pipelines that produce them first (e.g. `kedro run` for the whole "
+                "study, or `kedro run --pipeline teacher`)."
+            )
         super().__init__(
-            "These inputs of the requested pipeline do not exist yet:\n"
-            + "\n".join(lines)
-            + "\nRun the pipelines that produce them first (e.g. `kedro run` for the whole study, "
-            "or `kedro run --pipeline teacher`)."
+            "These inputs of the requested pipeline do not exist yet:\n" + "\n".join(lines + advice)
         )
 
 

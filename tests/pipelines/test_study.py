@@ -117,6 +117,16 @@ def test_student_without_teacher_names_the_missing_dataset(tiny_project: Path) -
     assert "Running node" not in result.stdout + result.stderr
 
 
+def test_missing_raw_data_says_where_to_put_it(tiny_project: Path, tmp_path: Path) -> None:
+    result = kedro(
+        tiny_project, "run", "--pipeline", "data_engineering", "--params", f"data_root={tmp_path}"
+    )
+    assert result.returncode != 0
+    assert "instances_train2014.json" in result.stderr and "data_root" in result.stderr
+    assert "Run the pipelines that produce them" not in result.stderr
+    assert "Running node" not in result.stdout + result.stderr
+
+
 def test_an_unreachable_tracking_server_is_named_before_any_node(
     tiny_project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
