@@ -6,9 +6,11 @@ import math
 
 import pytest
 import torch
+import yaml
 
-from spml import losses
+from spml import losses, reporting
 from spml.losses import available_losses, build
+from tests.conftest import PROJECT_ROOT
 
 LOGITS = [
     [2.0, -1.0, 0.5, -3.0, 30.0],
@@ -131,26 +133,21 @@ def test_gradients_are_finite(name: str) -> None:
 
 
 def test_every_listed_loss_is_built_and_flags_are_set() -> None:
-    assert set(available_losses()) == {
-        "bce",
-        "bce_ls",
-        "an",
-        "an_ls",
-        "wan",
-        "epr",
-        "role",
-        "em",
-        "em_apl",
-        "ll_r",
-        "ll_ct",
-        "ll_cp",
-    }
+    all_losses_env = yaml.safe_load((PROJECT_ROOT / "conf/all_losses/parameters.yml").read_text())
+    assert sorted(all_losses_env["baselines"]["losses"]) == available_losses()  # none left out
+    assert set(reporting.LOSS_LABELS) == set(available_losses())  # each has its paper's name
     assert losses.FULL_LABEL_LOSSES == {"bce", "bce_ls"}
     for name in available_losses():
         loss = build(name, num_samples=N, num_classes=C)
         assert isinstance(loss, torch.nn.Module)
         assert loss.needs_full_labels == (name in {"bce", "bce_ls"})
         assert loss.lr_multiplier == (10.0 if name == "role" else 1.0)
+
+
+def test_a_name_is_registered_once() -> None:
+    with pytest.raises(ValueError, match="loss 'em' is registered twice"):
+        losses.register("em")(type("Again", (losses.SPMLLoss,), {}))
+    assert losses.LOSSES["em"] is losses.EntropyMaximisation
 
 
 # ---- ROLE ------------------------------------------------------------------------------------
@@ -218,7 +215,8 @@ def test_ll_r_rejects_exactly_the_largest_unknowns(epoch: int, delta_rel: float,
     loss = build("ll_r", delta_rel=delta_rel)
     assert loss.clean_rate(epoch) == pytest.approx(1 - (epoch - 1) * delta_rel)
     value, _ = call(loss, epoch=epoch)
-    mask = loss.last_modified
+    p = torch.sigmoid(torch.tensor(LOGITS, dtype=torch.float64))
+    mask = loss.chosen_unknowns(p, torch.tensor(OBSERVED, dtype=torch.float64), epoch)
     largest = {(i, j) for _, i, j in unknown_losses()[:rejected]}
     assert int(mask.sum()) == rejected
     assert {tuple(ij) for ij in mask.nonzero().tolist()} == largest

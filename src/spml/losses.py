@@ -12,41 +12,26 @@ batch's sample indices in [0, num_samples), ``epoch`` counts from 1. State that 
 epoch lives in parameters and buffers, so ``state_dict()`` restores it; move the loss to the
 model's device.
 
-Schedules
-- LL-R / LL-Ct (Kim et al.): clean rate at epoch e is 1 - (e - 1) * delta_rel (the reference
-  starts at 1 and subtracts delta_rel after every epoch); each step rejects (R) or flips to
-  positive for that step (Ct) exactly k = ceil(B*C*(1 - clean_rate)) unknown entries with the
-  largest AN loss (capped at the number of unknowns). LL-Cp flips k = ceil(B*C*delta_rel) per
-  step, from epoch 2, permanently. delta_rel is a fraction (the reference CLI takes percent
-  and divides by 100; its README grid is {0.1, ..., 0.5} percent, with no default); the
-  default here is 0.002 = 0.2 %. Unlike the reference, LL uses neg_log like every other loss
-  (the reference uses BCE-with-logits, a <= 1e-5 difference), picks exactly k entries where the
-  reference's threshold test also takes ties and float noise (1 - 0.95 -> k off by one), and
-  never touches observed positives.
-- EM+APL (Zhou et al., COCO settings): alpha 0.1, beta 0.9, warm-up 5 epochs, 90 % of each
-  class's unknowns relabelled over num_epochs - warm-up rounds. The reference relabels after
-  every training epoch e >= warm-up from a separate pass over the training set; here the loss
-  records the p it sees for each sample during an epoch and, on the first call of epoch e with
-  e - 1 >= warm-up, turns the int(neg_proportion * U_c / (num_epochs - warm-up)) lowest-scored
-  remaining unknowns of every class c (U_c = unknowns of class c) into soft negatives whose
-  target is their recorded p. Scores are therefore training-mode probabilities gathered while
-  the model moved through the epoch, not a fresh evaluation pass.
+A loss declares each hyper-parameter once, as a class attribute ``HParam(default, rule)``;
+its docstring says where it departs from the reference code.
 """
 
 from __future__ import annotations
 
-import inspect
 import math
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
+from spml.registry import Registry
+
 LOG_EPSILON = 1e-5
 DATA_FACTS = ("num_samples", "num_classes")
 
-_REGISTRY: dict[str, type[SPMLLoss]] = {}
+LOSSES: Registry[type[SPMLLoss]] = Registry("loss")
 
 
 def neg_log(x: Tensor) -> Tensor:
@@ -70,116 +55,130 @@ def expected_positive_regulariser(p: Tensor, expected_positives: float) -> Tenso
 
 
 def register(name: str) -> Callable[[type[SPMLLoss]], type[SPMLLoss]]:
-    """Make a loss class reachable from configuration under `name`."""
+    """Make a loss class reachable from configuration under `name` (once)."""
 
     def decorator(cls: type[SPMLLoss]) -> type[SPMLLoss]:
         cls.name = name
-        _REGISTRY[name] = cls
-        return cls
+        return LOSSES.register(name)(cls)
 
     return decorator
 
 
 def available_losses() -> list[str]:
     """The names configuration may use, for error messages and docs."""
-    return sorted(_REGISTRY)
+    return LOSSES.names()
 
 
 def default_hparams(name: str) -> dict[str, Any]:
     """The published defaults of a loss's hyper-parameters, for logging and docs."""
-    return dict(_loss_class(name).hparam_defaults())
+    return LOSSES[name].hparam_defaults()
 
 
 def build(
     name: str, *, num_samples: int | None = None, num_classes: int | None = None, **hparams: Any
 ) -> SPMLLoss:
     """Build the loss `name`; data-set facts are used by the losses that keep per-sample state."""
-    cls = _loss_class(name)
-    valid = cls.hparam_defaults()
-    foreign = sorted(set(hparams) - set(valid))
+    cls = LOSSES[name]
+    foreign = sorted(set(hparams) - set(cls.hparams))
     if foreign:
-        allowed = sorted(valid) if valid else "none"
+        allowed = sorted(cls.hparams) if cls.hparams else "none"
         raise ValueError(
             f"Loss '{name}' has no hyper-parameter {', '.join(map(repr, foreign))}; "
             f"its hyper-parameters are: {allowed}"
         )
     facts = {}
     for fact, value in (("num_samples", num_samples), ("num_classes", num_classes)):
-        if fact not in cls.data_facts():
+        if not cls.stateful:
             continue
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            stateless = sorted(n for n, c in LOSSES.items() if not c.stateful)
             raise ValueError(
                 f"Loss '{name}' needs {fact} (a positive integer from the data set), "
-                f"got {value!r}; "
-                f"losses that need no data-set facts: {sorted(set(_REGISTRY) - _stateful())}"
+                f"got {value!r}; losses that need no data-set facts: {stateless}"
             )
         facts[fact] = value
     return cls(**facts, **hparams)
 
 
-def _loss_class(name: str) -> type[SPMLLoss]:
-    """The registered class, or an error that lists the valid names."""
-    if name not in _REGISTRY:
-        raise ValueError(f"Unknown loss '{name}'; choose one of {available_losses()}")
-    return _REGISTRY[name]
+@dataclass(frozen=True)
+class HParam:
+    """A hyper-parameter declared once: its published default and the range it must lie in."""
 
+    default: Any
+    rule: str = "a number"
+    ok: Callable[[float], bool] = lambda value: True
+    integer: bool = False
+    optional: bool = False  # None is a valid value (e.g. an unseeded draw)
 
-def _stateful() -> set[str]:
-    """Losses whose per-sample state needs num_samples / num_classes."""
-    return {name for name, cls in _REGISTRY.items() if cls.data_facts()}
+    def accepts(self, value: Any) -> bool:
+        """Whether `value` has the right type and lies in range."""
+        if value is None:
+            return self.optional
+        kinds = (int,) if self.integer else (int, float)
+        numeric = isinstance(value, kinds) and not isinstance(value, bool)
+        return numeric and math.isfinite(value) and self.ok(value)
+
+    def convert(self, value: Any) -> Any:
+        """The value as the loss uses it: int, float or None."""
+        if value is None:
+            return None
+        return int(value) if self.integer else float(value)
 
 
 class SPMLLoss(nn.Module):
-    """Base of every loss: input checks, the B*C normalisation and the regulariser in one place."""
+    """Base of every loss: hyper-parameters, input checks, the B*C normalisation, the regulariser.
 
-    name: str = ""
-    needs_full_labels: bool = False
-    needs_index: bool = False
-    needs_epoch: bool = False
+    Subclasses declare hyper-parameters as ``HParam`` class attributes; ``stateful`` losses
+    also receive num_samples / num_classes and create their state in ``setup``.
+    """
+
+    name: ClassVar[str] = ""
+    hparams: ClassVar[dict[str, HParam]] = {}
+    stateful: ClassVar[bool] = False  # keeps per-sample state: needs num_samples, num_classes
+    needs_full_labels: ClassVar[bool] = False
+    needs_index: ClassVar[bool] = False
+    needs_epoch: ClassVar[bool] = False
     lr_multiplier: float = 1.0
 
-    @classmethod
-    def _signature(cls) -> list[inspect.Parameter]:
-        """The constructor's named parameters: the single source of hparam names and defaults."""
-        parameters = list(inspect.signature(cls.__init__).parameters.values())[1:]
-        variadic = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
-        return [p for p in parameters if p.kind not in variadic]
-
-    @classmethod
-    def data_facts(cls) -> tuple[str, ...]:
-        """The data-set facts (num_samples, num_classes) this loss's constructor takes."""
-        return tuple(p.name for p in cls._signature() if p.name in DATA_FACTS)
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Collect the HParam attributes of the class and its bases, in declaration order."""
+        super().__init_subclass__(**kwargs)
+        declared: dict[str, HParam] = {}
+        for base in reversed(cls.__mro__):
+            declared.update((k, v) for k, v in vars(base).items() if isinstance(v, HParam))
+        cls.hparams = declared
 
     @classmethod
     def hparam_defaults(cls) -> dict[str, Any]:
-        """Hyper-parameters and their published defaults, read from the constructor."""
-        return {p.name: p.default for p in cls._signature() if p.name not in DATA_FACTS}
+        """Hyper-parameters and their published defaults."""
+        return {name: spec.default for name, spec in cls.hparams.items()}
 
-    def __init__(self, **hparams: Any) -> None:
+    def __init__(
+        self, num_samples: int | None = None, num_classes: int | None = None, **values: Any
+    ) -> None:
         super().__init__()
-        self.hparams = hparams
+        self.num_samples, self.num_classes = num_samples, num_classes
+        self.values = {**self.hparam_defaults(), **values}
+        for hparam, spec in self.hparams.items():
+            value = self.values[hparam]
+            if not spec.accepts(value):
+                self.refuse(hparam, value, spec.rule)
+            setattr(self, hparam, spec.convert(value))
+        self.setup()
+
+    def refuse(self, hparam: str, value: Any, rule: str) -> None:
+        """Raise for a hyper-parameter outside its range, naming the loss and the value."""
+        raise ValueError(
+            f"Loss '{self.name}': hyper-parameter {hparam}={value!r} must be {rule}; "
+            f"its hyper-parameters are: {sorted(self.hparams)}"
+        )
+
+    def setup(self) -> None:
+        """Check hyper-parameters against each other and create per-sample state; none here."""
 
     def extra_repr(self) -> str:
         """Show the hyper-parameters when the loss is printed or logged."""
-        return ", ".join(f"{k}={v!r}" for k, v in self.hparams.items())
-
-    def _check(
-        self,
-        hparam: str,
-        value: Any,
-        ok: Callable[[float], bool],
-        rule: str,
-        *,
-        integer: bool = False,
-    ) -> None:
-        """Refuse a hyper-parameter outside its range, naming the loss and the value."""
-        kinds = (int,) if integer else (int, float)
-        numeric = isinstance(value, kinds) and not isinstance(value, bool)
-        if not numeric or not math.isfinite(value) or not ok(value):
-            raise ValueError(
-                f"Loss '{self.name}': hyper-parameter {hparam}={value!r} must be {rule}; "
-                f"its hyper-parameters are: {sorted(self.hparam_defaults())}"
-            )
+        return ", ".join(f"{k}={v!r}" for k, v in self.values.items())
 
     def forward(
         self,
@@ -218,7 +217,7 @@ class SPMLLoss(nn.Module):
                 f"Loss '{self.name}' needs B x C logits and observed labels of the same shape, "
                 f"got {tuple(logits.shape)} and {tuple(observed.shape)}"
             )
-        num_classes = getattr(self, "num_classes", logits.shape[1])
+        num_classes = self.num_classes or logits.shape[1]
         if logits.shape[1] != num_classes:
             raise ValueError(
                 f"Loss '{self.name}' was built for {num_classes} classes, got {logits.shape[1]}"
@@ -240,50 +239,37 @@ class SPMLLoss(nn.Module):
                 )
 
 
-@register("bce")
-class FullBCE(SPMLLoss):
-    """Full-label BCE: the upper bound, and the student's loss on pseudo multi-labels."""
-
-    needs_full_labels = True
-
-    def loss_matrix(self, p: Tensor, y: Tensor, index: Tensor | None, epoch: int | None) -> Tensor:
-        return bce(p, y)
-
-
-@register("bce_ls")
-class FullBCELabelSmoothing(SPMLLoss):
-    """Full-label BCE with label smoothing (the published student used eps = 0.1)."""
-
-    needs_full_labels = True
-
-    def __init__(self, eps: float = 0.1) -> None:
-        super().__init__(eps=eps)
-        self._check("eps", eps, lambda v: 0 <= v < 1, "in [0, 1)")
-        self.eps = float(eps)
-
-    def loss_matrix(self, p: Tensor, y: Tensor, index: Tensor | None, epoch: int | None) -> Tensor:
-        return smoothed_bce(p, y, self.eps)
-
-
 @register("an")
 class AssumeNegative(SPMLLoss):
-    """AN: every unknown label is taken as a negative."""
+    """AN: every unknown label is taken as a negative (BCE against the observed labels)."""
 
     def loss_matrix(self, p: Tensor, z: Tensor, index: Tensor | None, epoch: int | None) -> Tensor:
         return bce(p, z)
+
+
+@register("bce")
+class FullBCE(AssumeNegative):
+    """Full-label BCE: AN's formula on full targets; the upper bound of the study."""
+
+    needs_full_labels = True
 
 
 @register("an_ls")
 class AssumeNegativeLabelSmoothing(SPMLLoss):
     """AN-LS: assume negative, but smooth every target since many negatives are wrong."""
 
-    def __init__(self, eps: float = 0.1) -> None:
-        super().__init__(eps=eps)
-        self._check("eps", eps, lambda v: 0 <= v < 1, "in [0, 1)")
-        self.eps = float(eps)
+    eps = HParam(0.1, "in [0, 1)", lambda v: 0 <= v < 1)
 
     def loss_matrix(self, p: Tensor, z: Tensor, index: Tensor | None, epoch: int | None) -> Tensor:
         return smoothed_bce(p, z, self.eps)
+
+
+@register("bce_ls")
+class FullBCELabelSmoothing(AssumeNegativeLabelSmoothing):
+    """Full-label BCE with label smoothing: AN-LS's formula on full targets (the published
+    student used eps = 0.1)."""
+
+    needs_full_labels = True
 
 
 @register("wan")
@@ -295,14 +281,14 @@ class WeakAssumeNegative(SPMLLoss):
         return weight * bce(p, z)
 
 
+EXPECTED_POSITIVES = HParam(2.9, "> 0", lambda v: v > 0)  # COCO's mean labels per image
+
+
 @register("epr")
 class ExpectedPositiveRegulariser(SPMLLoss):
     """EPR: observed positives only, plus a pull of the label count towards k."""
 
-    def __init__(self, expected_positives: float = 2.9) -> None:
-        super().__init__(expected_positives=expected_positives)
-        self._check("expected_positives", expected_positives, lambda v: v > 0, "> 0")
-        self.expected_positives = float(expected_positives)
+    expected_positives = EXPECTED_POSITIVES
 
     def loss_matrix(self, p: Tensor, z: Tensor, index: Tensor | None, epoch: int | None) -> Tensor:
         return z * neg_log(p)
@@ -320,32 +306,18 @@ class ROLE(SPMLLoss):
     known once a sample is seen, so a sample's positive logits are set on its first batch.
     """
 
+    stateful = True
     needs_index = True
+    expected_positives = EXPECTED_POSITIVES
+    lr_multiplier = HParam(10.0, "> 0", lambda v: v > 0)
+    seed = HParam(None, "a non-negative integer or None", lambda v: v >= 0, True, True)
 
-    def __init__(
-        self,
-        num_samples: int,
-        num_classes: int,
-        expected_positives: float = 2.9,
-        lr_multiplier: float = 10.0,
-        seed: int | None = None,
-    ) -> None:
-        super().__init__(
-            expected_positives=expected_positives, lr_multiplier=lr_multiplier, seed=seed
-        )
-        self._check("expected_positives", expected_positives, lambda v: v > 0, "> 0")
-        self._check("lr_multiplier", lr_multiplier, lambda v: v > 0, "> 0")
-        if seed is not None:
-            rule = "a non-negative integer or None"
-            self._check("seed", seed, lambda v: v >= 0, rule, integer=True)
-        self.num_samples, self.num_classes = num_samples, num_classes
-        self.expected_positives = float(expected_positives)
-        self.lr_multiplier = float(lr_multiplier)
-        generator = None if seed is None else torch.Generator().manual_seed(seed)
+    def setup(self) -> None:
+        generator = None if self.seed is None else torch.Generator().manual_seed(self.seed)
         half_width = math.log(0.6 / 0.4)
-        uniform = torch.rand(num_samples, num_classes, generator=generator)
+        uniform = torch.rand(self.num_samples, self.num_classes, generator=generator)
         self.logits = nn.Parameter(half_width * (2.0 * uniform - 1.0))
-        self.register_buffer("initialised", torch.zeros(num_samples, dtype=torch.bool))
+        self.register_buffer("initialised", torch.zeros(self.num_samples, dtype=torch.bool))
 
     def estimates(self, index: Tensor) -> Tensor:
         """g for the batch: the label estimator's probabilities."""
@@ -375,10 +347,7 @@ class ROLE(SPMLLoss):
 class EntropyMaximisation(SPMLLoss):
     """EM: fit observed positives and maximise the entropy H(p) of unknowns, assuming nothing."""
 
-    def __init__(self, alpha: float = 0.1) -> None:
-        super().__init__(alpha=alpha)
-        self._check("alpha", alpha, lambda v: v >= 0, ">= 0")
-        self.alpha = float(alpha)
+    alpha = HParam(0.1, ">= 0", lambda v: v >= 0)
 
     def loss_matrix(self, p: Tensor, z: Tensor, index: Tensor | None, epoch: int | None) -> Tensor:
         entropy = bce(p, p)
@@ -386,55 +355,39 @@ class EntropyMaximisation(SPMLLoss):
 
 
 @register("em_apl")
-class EntropyMaximisationAPL(SPMLLoss):
+class EntropyMaximisationAPL(EntropyMaximisation):
     """EM + asymmetric pseudo-labelling: after a warm-up, confident unknowns become soft negatives.
+
+    COCO settings of Zhou et al.: alpha 0.1, beta 0.9, warm-up 5 epochs, 90 % of each class's
+    unknowns relabelled over num_epochs - warm-up rounds. The reference relabels after every
+    training epoch e >= warm-up from a separate pass over the training set; here the loss
+    records the p it sees for each sample during an epoch and, on the first call of epoch e
+    with e - 1 >= warm-up, turns the int(neg_proportion * U_c / (num_epochs - warm-up))
+    lowest-scored remaining unknowns of every class c (U_c = unknowns of class c) into soft
+    negatives whose target is their recorded p. Scores are therefore training-mode
+    probabilities gathered while the model moved through the epoch, not a fresh evaluation pass.
 
     Buffers: ``scores`` (last p seen per sample), ``seen``, ``positive`` (observed positives),
     ``soft`` / ``soft_target`` (the soft negatives and their targets); the last epoch seen is
-    extra state. See the module docstring for the schedule.
+    extra state.
     """
 
+    stateful = True
     needs_index = True
     needs_epoch = True
+    beta = HParam(0.9, ">= 0", lambda v: v >= 0)
+    warmup_epochs = HParam(5, "an integer >= 1", lambda v: v >= 1, integer=True)
+    neg_proportion = HParam(0.9, "in [0, 1]", lambda v: 0 <= v <= 1)
+    num_epochs = HParam(10, "an integer > warmup_epochs", lambda v: v > 1, integer=True)
 
-    def __init__(
-        self,
-        num_samples: int,
-        num_classes: int,
-        alpha: float = 0.1,
-        beta: float = 0.9,
-        warmup_epochs: int = 5,
-        neg_proportion: float = 0.9,
-        num_epochs: int = 10,
-    ) -> None:
-        super().__init__(
-            alpha=alpha,
-            beta=beta,
-            warmup_epochs=warmup_epochs,
-            neg_proportion=neg_proportion,
-            num_epochs=num_epochs,
-        )
-        self._check("alpha", alpha, lambda v: v >= 0, ">= 0")
-        self._check("beta", beta, lambda v: v >= 0, ">= 0")
-        self._check(
-            "warmup_epochs", warmup_epochs, lambda v: v >= 1, "an integer >= 1", integer=True
-        )
-        self._check("neg_proportion", neg_proportion, lambda v: 0 <= v <= 1, "in [0, 1]")
-        self._check(
-            "num_epochs",
-            num_epochs,
-            lambda v: v > warmup_epochs,
-            f"an integer > warmup_epochs={warmup_epochs}",
-            integer=True,
-        )
-        self.num_samples, self.num_classes = num_samples, num_classes
-        self.alpha, self.beta = float(alpha), float(beta)
-        self.neg_proportion = float(neg_proportion)
-        self.warmup_epochs, self.num_epochs = warmup_epochs, num_epochs
+    def setup(self) -> None:
+        if self.num_epochs <= self.warmup_epochs:
+            rule = f"an integer > warmup_epochs={self.warmup_epochs}"
+            self.refuse("num_epochs", self.values["num_epochs"], rule)
         self.last_epoch = 0
-        shape = (num_samples, num_classes)
+        shape = (self.num_samples, self.num_classes)
         self.register_buffer("scores", torch.zeros(shape))
-        self.register_buffer("seen", torch.zeros(num_samples, dtype=torch.bool))
+        self.register_buffer("seen", torch.zeros(self.num_samples, dtype=torch.bool))
         self.register_buffer("positive", torch.zeros(shape, dtype=torch.bool))
         self.register_buffer("soft", torch.zeros(shape, dtype=torch.bool))
         self.register_buffer("soft_target", torch.zeros(shape))
@@ -476,23 +429,30 @@ class EntropyMaximisationAPL(SPMLLoss):
         self.soft |= chosen
 
     def loss_matrix(self, p: Tensor, z: Tensor, index: Tensor | None, epoch: int | None) -> Tensor:
+        em = super().loss_matrix(p, z, index, epoch)
         t = self.soft_target[index].to(p.dtype)
-        unknown = torch.where(self.soft[index], self.beta * bce(p, t), -self.alpha * bce(p, p))
-        return torch.where(z > 0.5, neg_log(p), unknown)
+        return torch.where(self.soft[index] & (z < 0.5), self.beta * bce(p, t), em)
 
 
 class LargeLoss(SPMLLoss):
-    """LL (Kim et al.): AN, but from epoch 2 the largest unknown losses are rejected/corrected."""
+    """LL (Kim et al.): AN, but from epoch 2 the largest unknown losses are rejected/corrected.
+
+    The clean rate at epoch e is 1 - (e - 1) * delta_rel (the reference starts at 1 and
+    subtracts delta_rel after every epoch); each step rejects (R) or flips to positive for that
+    step (Ct) exactly k = ceil(B*C*(1 - clean_rate)) unknown entries with the largest AN loss
+    (capped at the number of unknowns). delta_rel is a fraction (the reference CLI takes
+    percent and divides by 100; its README grid is {0.1, ..., 0.5} percent, with no default);
+    the default here is 0.002 = 0.2 %. Unlike the reference, LL uses neg_log like every other
+    loss (the reference uses BCE-with-logits, a <= 1e-5 difference), picks exactly k entries
+    where the reference's threshold test also takes ties and float noise (1 - 0.95 -> k off by
+    one), and never touches observed positives.
+    """
 
     needs_epoch = True
-    correct: bool = False
-
-    def __init__(self, delta_rel: float = 0.002) -> None:
-        super().__init__(delta_rel=delta_rel)
-        rule = "in (0, 1) (a fraction per epoch: 0.002 = 0.2 %)"
-        self._check("delta_rel", delta_rel, lambda v: 0 < v < 1, rule)
-        self.delta_rel = float(delta_rel)
-        self.last_modified: Tensor | None = None  # the last batch's mask, for diagnostics
+    correct: ClassVar[bool] = False  # flip the chosen unknowns to positive instead of ignoring
+    delta_rel = HParam(
+        0.002, "in (0, 1) (a fraction per epoch: 0.002 = 0.2 %)", lambda v: 0 < v < 1
+    )
 
     def clean_rate(self, epoch: int) -> float:
         """Share of unknowns kept as negatives: 1 in epoch 1, then delta_rel less each epoch."""
@@ -502,22 +462,23 @@ class LargeLoss(SPMLLoss):
         """k = ceil(B*C*(1 - clean_rate)), rounded first so float noise never adds one."""
         return math.ceil(round(batch_entries * (1.0 - self.clean_rate(epoch)), 6))
 
-    def largest_unknowns(self, loss: Tensor, unknown: Tensor, k: int) -> Tensor:
-        """Mask of the k unknown entries with the largest loss (fewer if the batch has fewer)."""
-        k = min(k, int(unknown.sum()))
+    def chosen_unknowns(self, p: Tensor, z: Tensor, epoch: int) -> Tensor:
+        """Mask of the k unknown entries with the largest AN loss (none in epoch 1)."""
+        unknown = z < 0.5
+        k = min(self.num_modified(z.numel(), epoch) if epoch > 1 else 0, int(unknown.sum()))
         chosen = torch.zeros_like(unknown)
         if k > 0:
-            ranked = torch.where(unknown, loss.detach(), -torch.inf).flatten()
+            ranked = torch.where(unknown, bce(p, z).detach(), -torch.inf).flatten()
             chosen.view(-1)[torch.topk(ranked, k).indices] = True
         return chosen
 
-    def loss_matrix(self, p: Tensor, z: Tensor, index: Tensor | None, epoch: int | None) -> Tensor:
+    def modified_loss(self, p: Tensor, z: Tensor, chosen: Tensor) -> Tensor:
         """AN loss with the chosen unknowns rejected (zero) or flipped to positive."""
         loss = bce(p, z)
-        k = self.num_modified(z.numel(), epoch) if epoch > 1 else 0
-        chosen = self.largest_unknowns(loss, z < 0.5, k)
-        self.last_modified = chosen
         return torch.where(chosen, neg_log(p) if self.correct else torch.zeros_like(loss), loss)
+
+    def loss_matrix(self, p: Tensor, z: Tensor, index: Tensor | None, epoch: int | None) -> Tensor:
+        return self.modified_loss(p, z, self.chosen_unknowns(p, z, epoch))
 
 
 @register("ll_r")
@@ -536,25 +497,25 @@ class LargeLossTemporaryCorrection(LargeLoss):
 class LargeLossPermanentCorrection(LargeLoss):
     """LL-Cp: ceil(B*C*delta_rel) large-loss unknowns per step become positives for good."""
 
+    stateful = True
     needs_index = True
     correct = True
 
-    def __init__(self, num_samples: int, num_classes: int, delta_rel: float = 0.002) -> None:
-        super().__init__(delta_rel=delta_rel)
-        self.num_samples, self.num_classes = num_samples, num_classes
-        self.register_buffer("flipped", torch.zeros(num_samples, num_classes, dtype=torch.bool))
+    def setup(self) -> None:
+        shape = (self.num_samples, self.num_classes)
+        self.register_buffer("flipped", torch.zeros(shape, dtype=torch.bool))
 
     def num_modified(self, batch_entries: int, epoch: int) -> int:
         return math.ceil(round(batch_entries * self.delta_rel, 6))
 
     def loss_matrix(self, p: Tensor, z: Tensor, index: Tensor | None, epoch: int | None) -> Tensor:
         z = torch.maximum(z, self.flipped[index].to(z.dtype))
-        loss = super().loss_matrix(p, z, index, epoch)
+        chosen = self.chosen_unknowns(p, z, epoch)
         with torch.no_grad():
-            self.flipped[index] |= self.last_modified
-        return loss
+            self.flipped[index] |= chosen
+        return self.modified_loss(p, z, chosen)
 
 
 FULL_LABEL_LOSSES: frozenset[str] = frozenset(
-    name for name, cls in _REGISTRY.items() if cls.needs_full_labels
+    name for name, cls in LOSSES.items() if cls.needs_full_labels
 )

@@ -10,34 +10,23 @@ from typing import Any
 import torch
 from torch import nn
 
+from spml.registry import Registry
+
 log = logging.getLogger(__name__)
 
 ModelBuilder = Callable[..., nn.Module]
-_REGISTRY: dict[str, ModelBuilder] = {}
-
-
-def register(name: str) -> Callable[[ModelBuilder], ModelBuilder]:
-    """Make a builder reachable from configuration under `name`."""
-
-    def decorator(builder: ModelBuilder) -> ModelBuilder:
-        _REGISTRY[name] = builder
-        return builder
-
-    return decorator
+MODELS: Registry[ModelBuilder] = Registry("model", parameter="model.name")
+register = MODELS.register
 
 
 def available_models() -> list[str]:
     """List the names configuration may use, for error messages and docs."""
-    return sorted(_REGISTRY)
+    return MODELS.names()
 
 
 def build_model(name: str, num_classes: int, **options: object) -> nn.Module:
     """Build a model whose forward returns one logit per class."""
-    if name not in _REGISTRY:
-        raise ValueError(
-            f"Unknown model '{name}' (parameter model.name); choose one of {available_models()}"
-        )
-    return _REGISTRY[name](num_classes=num_classes, **options)
+    return MODELS[name](num_classes=num_classes, **options)
 
 
 def build_from_config(config: Mapping[str, Any], num_classes: int) -> nn.Module:
