@@ -36,7 +36,9 @@ from spml.data import (
     shuffled_batches,
     write_image_cache,
 )
-from spml.training import TrainSettings, forward_all, staged
+from spml.device import staged
+from spml.inference import forward_all
+from spml.train_settings import TrainSettings
 
 
 def synchronise(device: torch.device) -> None:
@@ -78,7 +80,7 @@ def loading(cache: Path, settings: TrainSettings, epochs: int) -> None:
     data = LabelledImages.from_arrays(
         np.load(cache, mmap_mode="r"), np.zeros((len(np.load(cache, mmap_mode="r")), 1))
     )
-    device = settings.target
+    device = settings.placement.target
     generator = torch.Generator().manual_seed(0)
     print(f"2. loader, batch {settings.batch_size}, {epochs} epochs of {len(data)} images")
     for ahead in (False, True):
@@ -89,7 +91,7 @@ def loading(cache: Path, settings: TrainSettings, epochs: int) -> None:
             load = lambda index: staged(data.batch(index), device)  # noqa: E731
             loaded = prefetch(batches, load) if ahead else map(load, batches)
             for index, images in zip(batches, loaded, strict=True):
-                settings.network_inputs(images, flip_mask(len(index), generator))
+                settings.placement.network_inputs(images, flip_mask(len(index), generator))
         synchronise(device)
         rate = epochs * len(data) / (time.perf_counter() - started)
         print(f"   {'with' if ahead else 'without':<7} prefetch : {rate:8.0f} images/s")
@@ -99,14 +101,16 @@ def predicting(model_name: str, cache: Path, settings: TrainSettings) -> None:
     """Section 3: forward_all's images/s, the pseudo-labelling and feature pass."""
     images = np.load(cache, mmap_mode="r")
     data = LabelledImages.from_arrays(images, np.zeros((len(images), 80)))
-    model = models.build_model(model_name, 80, random_init=True).to(settings.target)
-    if settings.target.type == "cuda":
+    model = models.build_model(model_name, 80, random_init=True).to(settings.placement.target)
+    if settings.placement.target.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
     warm = min(settings.eval_batch_size, len(images))  # cuDNN picks its algorithms here
-    forward_all(model, LabelledImages.from_arrays(images[:warm], np.zeros((warm, 80))), settings)
-    synchronise(settings.target)
+    forward_all(
+        model, LabelledImages.from_arrays(images[:warm], np.zeros((warm, 80))), settings.inference
+    )
+    synchronise(settings.placement.target)
     started = time.perf_counter()
-    forward_all(model, data, settings)
+    forward_all(model, data, settings.inference)
     rate = len(data) / (time.perf_counter() - started)
     print(f"3. predict {model_name}, eval batch {settings.eval_batch_size}: {rate:8.0f} images/s")
 

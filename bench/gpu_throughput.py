@@ -21,7 +21,8 @@ import torch
 
 from spml import losses, models
 from spml.data import LabelledImages, flip_mask, shuffled_batches
-from spml.training import TrainSettings, fit
+from spml.train_settings import TrainSettings
+from spml.training import fit
 
 
 def synthetic(n: int, size: int) -> LabelledImages:
@@ -38,8 +39,8 @@ def bare(
     fused: bool = True,
 ) -> float:
     """Images/s of a minimal bf16/channels_last loop over the same batches."""
-    model = models.build_model(model_name, 80, random_init=True).to(settings.target)
-    if settings.target.type == "cuda":
+    model = models.build_model(model_name, 80, random_init=True).to(settings.placement.target)
+    if settings.placement.target.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
     mode = None if settings.compile is True else settings.compile
     network = torch.compile(model, mode=mode) if settings.compile else model
@@ -50,20 +51,22 @@ def bare(
     done, started = 0, None
     for step in range(steps):
         if step == 5:  # after warm-up (compilation, CUDA graph recording)
-            torch.cuda.synchronize() if settings.target.type == "cuda" else None
+            torch.cuda.synchronize() if settings.placement.target.type == "cuda" else None
             done, started = 0, time.perf_counter()
         index = batches[step % len(batches)]
         if settings.cuda_graphs:
             torch.compiler.cudagraph_mark_step_begin()
-        inputs = settings.network_inputs(data.batch(index), flip_mask(len(index), generator))
-        with settings.autocast():
+        inputs = settings.placement.network_inputs(
+            data.batch(index), flip_mask(len(index), generator)
+        )
+        with settings.placement.autocast():
             logits = network(inputs)
-        loss = criterion(logits.float(), data.targets[index].to(settings.target))
+        loss = criterion(logits.float(), data.targets[index].to(settings.placement.target))
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
         done += len(index)
-    torch.cuda.synchronize() if settings.target.type == "cuda" else None
+    torch.cuda.synchronize() if settings.placement.target.type == "cuda" else None
     return done / (time.perf_counter() - started)
 
 

@@ -32,7 +32,7 @@ from spml.data import (
     shuffled_batches,
     write_image_cache,
 )
-from spml.training import TrainSettings
+from spml.train_settings import TrainSettings
 
 
 class ReferenceStyle(Dataset):
@@ -108,7 +108,7 @@ def main() -> None:
         settings = TrainSettings(epochs=1, lr=1.0, batch_size=args.batch, seed=0, device="cpu")
         started = time.perf_counter()
         for index in shuffled_batches(len(data), args.batch, generator):
-            settings.network_inputs(random_flip(data.batch(index), generator))
+            settings.placement.network_inputs(random_flip(data.batch(index), generator))
         on_cpu = args.images / (time.perf_counter() - started)
 
     print(f"{args.images} JPEGs at {args.size} px, {args.workers} workers, batch {args.batch}")

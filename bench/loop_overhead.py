@@ -20,7 +20,8 @@ import torch
 
 from spml import losses, models
 from spml.data import LabelledImages, random_flip, shuffled_batches
-from spml.training import TrainSettings, fit
+from spml.train_settings import TrainSettings
+from spml.training import fit
 
 
 def data(n: int, size: int, seed: int) -> LabelledImages:
@@ -40,7 +41,7 @@ def bare_loop(train: LabelledImages, settings: TrainSettings) -> float:
     started = time.perf_counter()
     for _ in range(settings.epochs):
         for index in shuffled_batches(len(train), settings.batch_size, generator):
-            inputs = settings.network_inputs(random_flip(train.batch(index), generator))
+            inputs = settings.placement.network_inputs(random_flip(train.batch(index), generator))
             loss = criterion(model(inputs), train.targets[index])
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
@@ -76,7 +77,7 @@ def main() -> None:
     project = args.images * args.epochs / min(project_seconds)
     print(
         f"{args.images} images at {args.size} px, {args.epochs} epochs, batch {args.batch}, "
-        f"device {settings.target}, best of {args.repeats}"
+        f"device {settings.placement.target}, best of {args.repeats}"
     )
     print(f"  bare PyTorch loop : {bare:8.0f} images/s")
     print(f"  project loop (fit): {project:8.0f} images/s = {100 * project / bare:.1f}% of bare")

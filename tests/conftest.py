@@ -6,10 +6,14 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import yaml
+
+from spml.data import LabelledImages
+from tests.images import colour_coded_images
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -21,6 +25,12 @@ TINY_PARAMETERS = {
     "training": {"epochs": 2, "batch_size": 32, "eval_batch_size": 128},
     "taus": [0.3, 0.5],
 }
+
+
+@pytest.fixture
+def colour_coded() -> Callable[..., LabelledImages]:
+    """A maker of images whose colour announces the class (see tests/images.py)."""
+    return colour_coded_images
 
 
 @pytest.fixture

@@ -11,17 +11,13 @@ import torch
 from PIL import Image
 
 from spml import losses, models
-from spml.data import DecodeJob, ImageFolder, LabelledImages, write_image_cache
+from spml.data import DecodeJob, ImageFolder, write_image_cache
 from spml.distributed import fit_data_parallel
-from spml.training import TrainSettings, fit, predict
-from tests.test_training import _data as labelled_by_colour
+from spml.inference import predict
+from spml.train_settings import TrainSettings
+from spml.training import fit
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-
-
-def _data(n: int, seed: int) -> LabelledImages:
-    """The training tests' images (colour announces the class), at 32 px."""
-    return labelled_by_colour(n, seed, size=32)
 
 
 def _settings(**changes: object) -> TrainSettings:
@@ -48,33 +44,47 @@ def test_nvjpeg_cache_matches_pil_and_handles_grayscale_and_png(tmp_path: Path) 
     assert not write_image_cache(DecodeJob(folder, tuple(names), 64, "cuda"), tmp_path / "gpu.npy")
 
 
-def test_bf16_channels_last_training_learns_and_returns_cpu_weights() -> None:
+def test_bf16_channels_last_training_learns_and_returns_cpu_weights(colour_coded) -> None:
     torch.manual_seed(0)
     model = models.build_model("small_cnn", 3, width=8)
-    result = fit(model, losses.build("bce"), _data(256, 0), _data(64, 1), _settings())
+    result = fit(
+        model,
+        losses.build("bce"),
+        colour_coded(256, 0, size=32),
+        colour_coded(64, 1, size=32),
+        _settings(),
+    )
     assert result.best_val_map > 90
     assert all(value.device.type == "cpu" for value in result.best_state.values())
-    scores = predict(model, _data(64, 1), _settings())
+    scores = predict(model, colour_coded(64, 1, size=32), _settings().inference)
     assert scores.shape == (64, 3) and np.isfinite(scores).all()
 
 
-def test_gpu_and_cpu_predictions_agree_in_fp32() -> None:
+def test_gpu_and_cpu_predictions_agree_in_fp32(colour_coded) -> None:
     torch.manual_seed(0)
     model = models.build_model("small_cnn", 3, width=8)
-    data = _data(64, 1)
-    on_gpu = predict(model, data, _settings(mixed_precision=False))
-    on_cpu = predict(model.cpu(), data, _settings(device="cpu"))
+    data = colour_coded(64, 1, size=32)
+    on_gpu = predict(model, data, _settings(mixed_precision=False).inference)
+    on_cpu = predict(model.cpu(), data, _settings(device="cpu").inference)
     np.testing.assert_allclose(on_gpu, on_cpu, atol=1e-4)
 
 
 @pytest.mark.parametrize("mode", [True, "reduce-overhead"])
-def test_compiled_training_matches_eager_closely(mode: bool | str) -> None:
+def test_compiled_training_matches_eager_closely(colour_coded, mode: bool | str) -> None:
     results = []
     for compiled in (False, mode):
         torch.manual_seed(0)
         model = models.build_model("small_cnn", 3, width=8)
         settings = _settings(epochs=1, mixed_precision=False, compile=compiled)
-        results.append(fit(model, losses.build("bce"), _data(128, 0), _data(64, 1), settings))
+        results.append(
+            fit(
+                model,
+                losses.build("bce"),
+                colour_coded(128, 0, size=32),
+                colour_coded(64, 1, size=32),
+                settings,
+            )
+        )
     eager, compiled = results
     assert compiled.history[0].val_map == pytest.approx(eager.history[0].val_map, abs=1.0)
 
@@ -85,9 +95,9 @@ def _build() -> tuple[torch.nn.Module, torch.nn.Module]:
 
 
 @pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs two GPUs")
-def test_two_gpus_match_one_gpu_with_the_doubled_batch() -> None:
+def test_two_gpus_match_one_gpu_with_the_doubled_batch(colour_coded) -> None:
     settings = _settings(epochs=1, batch_size=32, mixed_precision=False)
-    train, val = _data(64, 0), _data(32, 1)
+    train, val = colour_coded(64, 0, size=32), colour_coded(32, 1, size=32)
     model, loss = _build()
     single = fit(model, loss, train, val, settings)
     parallel = fit_data_parallel(partial(_build), train, val, settings, 2)

@@ -15,7 +15,8 @@ from torch import nn
 from spml import losses
 from spml.data import LabelledImages
 from spml.distributed import fit_data_parallel
-from spml.training import TrainSettings, fit
+from spml.train_settings import TrainSettings
+from spml.training import fit
 
 SETTINGS = TrainSettings(epochs=1, lr=1e-2, batch_size=32, seed=5, device="cpu")
 

@@ -15,7 +15,7 @@ logging.basicConfig(level=logging.INFO)
 import numpy as np
 from spml.data import LabelledImages
 from spml.study import ModelSpec, train_and_test
-from spml.training import TrainSettings
+from spml.train_settings import TrainSettings
 
 def split(n, seed):
     rng = np.random.default_rng(seed)

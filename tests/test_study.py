@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from spml import losses
 from spml.data import LabelledImages
 from spml.protocol import observe_single_positive
-from spml.study import ModelSpec, check_aligned, label_matrix, label_table, train_and_test
-from spml.training import TrainSettings
+from spml.study import ModelSpec, train_and_test
+from spml.tables import check_aligned, label_matrix, label_table
+from spml.train_settings import TrainSettings
 
 
 def _split(n: int, seed: int, observed: bool = False) -> LabelledImages:
@@ -51,4 +51,5 @@ def test_label_tables_refuse_reserved_names_and_misaligned_partners() -> None:
     renamed = table.rename(columns={"dog": "wolf"})
     with pytest.raises(ValueError, match="category columns"):
         check_aligned(renamed, table, "teacher_probabilities", "full_labels")
-    assert isinstance(table, pd.DataFrame)
+    assert list(table.columns) == ["image_id", "file_name", "cat", "dog"]
+    assert table["image_id"].tolist() == [3, 1]  # rows stay in the order given

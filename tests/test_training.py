@@ -9,20 +9,13 @@ import pytest
 import torch
 
 from spml import losses, models
-from spml.data import LabelledImages
-from spml.training import TrainSettings, fit, predict
+from spml.checkpoints import Checkpoint
+from spml.inference import predict
+from spml.train_settings import TrainSettings
+from spml.training import fit
+from tests.images import colour_coded_images
 
-
-def _data(n: int, seed: int, size: int = 16) -> LabelledImages:
-    """Images whose red and green channels announce classes 0 and 1."""
-    rng = np.random.default_rng(seed)
-    targets = rng.integers(0, 2, size=(n, 3)).astype(np.float32)
-    targets[targets.sum(1) == 0, 2] = 1
-    images = rng.integers(0, 80, size=(n, 3, size, size), dtype=np.uint8)
-    images[:, 0] += (targets[:, 0] * 150).astype(np.uint8)[:, None, None]
-    images[:, 1] += (targets[:, 1] * 150).astype(np.uint8)[:, None, None]
-    return LabelledImages.from_arrays(images, targets)
-
+_data = colour_coded_images
 
 SETTINGS = TrainSettings(epochs=3, lr=1e-2, batch_size=16, seed=7, device="cpu")
 
@@ -48,8 +41,7 @@ def _train(checkpoint: Path | None = None, stop_after: int | None = None, seed: 
         _data(64, 0),
         _data(32, 1),
         settings,
-        checkpoint_path=checkpoint,
-        fingerprint="inputs-v1",
+        checkpoint=Checkpoint(checkpoint, "inputs-v1") if checkpoint else None,
         on_epoch_end=interrupt,
     )
     return model, result
@@ -75,7 +67,8 @@ def test_interrupted_training_resumes_to_the_same_weights(tmp_path: Path) -> Non
         assert torch.equal(value, resumed_model.state_dict()[name]), name
     images = _data(8, 3)
     np.testing.assert_array_equal(
-        predict(resumed_model, images, SETTINGS), predict(straight_model, images, SETTINGS)
+        predict(resumed_model, images, SETTINGS.inference),
+        predict(straight_model, images, SETTINGS.inference),
     )
 
 
@@ -92,8 +85,7 @@ def test_a_checkpoint_is_reused_only_for_the_same_inputs(tmp_path: Path) -> None
         _data(64, 0),
         _data(32, 1),
         TrainSettings(**{**SETTINGS.__dict__, "seed": 8}),
-        checkpoint_path=checkpoint,
-        fingerprint="inputs-v2",
+        checkpoint=Checkpoint(checkpoint, "inputs-v2") if checkpoint else None,
     )
     _, fresh = _train(None, seed=8)
     assert [r.val_map for r in changed.history] == [r.val_map for r in fresh.history]
@@ -182,8 +174,7 @@ def test_a_loss_that_turns_nan_keeps_the_last_good_checkpoint(tmp_path: Path) ->
             _data(64, 0),
             _data(32, 1),
             SETTINGS,
-            checkpoint_path=checkpoint,
-            fingerprint="x",
+            checkpoint=Checkpoint(checkpoint, "x") if checkpoint else None,
         )
     saved = torch.load(checkpoint, weights_only=True)
     assert saved["epoch"] == 1

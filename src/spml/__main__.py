@@ -1,6 +1,4 @@
-"""{{ cookiecutter.project_name }} file for ensuring the package is executable
-as `{{ cookiecutter.repo_name }}` and `python -m {{ cookiecutter.python_package }}`
-"""
+"""`python -m spml` runs the study like `kedro run`, with the project's own run command."""
 
 import sys
 from pathlib import Path
@@ -10,7 +8,8 @@ from kedro.framework.cli.utils import find_run_command
 from kedro.framework.project import configure_project
 
 
-def main(*args, **kwargs) -> Any:
+def main(*args: Any, **kwargs: Any) -> Any:
+    """Configure the project and hand the command line to its run command."""
     package_name = Path(__file__).parent.name
     configure_project(package_name)
 

@@ -15,7 +15,8 @@ import torch.multiprocessing as mp
 from torch import nn
 
 from spml.data import LabelledImages
-from spml.training import FitResult, TrainSettings, fit
+from spml.train_settings import TrainSettings
+from spml.training import FitResult, fit
 
 Builder = Callable[[], tuple[nn.Module, nn.Module]]
 
@@ -40,7 +41,7 @@ def _worker(
 ) -> None:
     """One rank: join the group, train its share of every batch, rank 0 writes the result."""
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    cuda = settings.target.type == "cuda"
+    cuda = settings.placement.target.type == "cuda"
     if cuda:
         torch.cuda.set_device(rank)
     dist.init_process_group("nccl" if cuda else "gloo", rank=rank, world_size=world_size)
@@ -70,7 +71,7 @@ def fit_data_parallel(
     """
     if world_size < 2:
         raise ValueError(f"Parameter training.devices must be at least 2 for DDP, got {world_size}")
-    if settings.target.type == "cuda" and torch.cuda.device_count() < world_size:
+    if settings.placement.target.type == "cuda" and torch.cuda.device_count() < world_size:
         raise ValueError(
             f"Parameter training.devices={world_size} but only {torch.cuda.device_count()} GPU(s)"
         )

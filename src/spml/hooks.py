@@ -27,14 +27,22 @@ class StudyDesignHooks:
     @hook_impl(tryfirst=True)  # before kedro-mlflow contacts the tracking server
     def after_context_created(self, context: Any) -> None:
         from spml import tracking
-        from spml.pipelines.design import check_parameters, design_from_parameters, use_design
+        from spml.pipeline_registry import register_study
+        from spml.pipelines.design import check_parameters, design_from_parameters
 
         params = context.params
         check_parameters(params)
-        use_design(design_from_parameters(params))
+        register_study(design_from_parameters(params))
         tracking.check_reachable(
             str(context.config_loader["mlflow"]["server"]["mlflow_tracking_uri"])
         )
+
+    @hook_impl
+    def after_node_run(self, outputs: dict[str, Any], run_id: str) -> None:
+        """Versioned models are saved under the run id: tag each model's MLflow run with it."""
+        from spml import tracking
+
+        tracking.tag_model_version(outputs, run_id)
 
 
 class StageTimingHooks:
@@ -82,9 +90,6 @@ class StudyInputsHooks:
     def before_pipeline_run(
         self, run_params: dict[str, Any], pipeline: Pipeline, catalog: DataCatalog
     ) -> None:
-        from spml import tracking
-
-        tracking.set_save_version(run_params.get("run_id"))  # Kedro saves versions under the run id
         if set(RAW_INPUTS) & pipeline.inputs():
             self._generate_demo_if_due()
         missing = [

@@ -1,4 +1,4 @@
-"""Label tables and the train-select-test recipe every model of the study follows."""
+"""The train-select-test recipe every model of the study follows, and its identity (spec)."""
 
 from __future__ import annotations
 
@@ -12,68 +12,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import torch
 
 from spml import losses, models
+from spml.checkpoints import Checkpoint
 from spml.data import LabelledImages
 from spml.distributed import fit_data_parallel
-from spml.training import EpochReport, TrainSettings, evaluate, fit
+from spml.inference import evaluate
+from spml.train_settings import TrainSettings
+from spml.training import EpochReport, fit
 
 log = logging.getLogger(__name__)
-
-META_COLUMNS = ("image_id", "file_name", "split")
-
-
-def label_table(
-    image_ids: list[int],
-    file_names: list[str],
-    category_names: list[str],
-    matrix: np.ndarray,
-    split: np.ndarray | None = None,
-) -> pd.DataFrame:
-    """One row per image: its id, file, split and one column per category."""
-    clashes = sorted(set(category_names) & set(META_COLUMNS))
-    if clashes:
-        raise ValueError(f"Category names {clashes} clash with the label table's own columns")
-    table = pd.DataFrame(
-        {"image_id": np.asarray(image_ids, dtype=np.int64), "file_name": file_names}
-    )
-    if split is not None:
-        table["split"] = split
-    values = pd.DataFrame(np.asarray(matrix), columns=list(category_names))
-    return pd.concat([table, values], axis=1)
-
-
-def category_columns(table: pd.DataFrame) -> list[str]:
-    """The category columns, in the data set's category order."""
-    return [column for column in table.columns if column not in META_COLUMNS]
-
-
-def label_matrix(table: pd.DataFrame, dtype: type = np.float32) -> np.ndarray:
-    """The N x C matrix behind a label table."""
-    return table[category_columns(table)].to_numpy(dtype=dtype)
-
-
-def check_aligned(
-    table: pd.DataFrame, reference: pd.DataFrame, name: str, reference_name: str
-) -> None:
-    """Refuse to pair tables whose rows or categories differ (e.g. from another data set)."""
-    if category_columns(table) != category_columns(reference):
-        raise ValueError(
-            f"{name} and {reference_name} have different category columns: "
-            f"{category_columns(table)[:5]}... vs {category_columns(reference)[:5]}..."
-        )
-    if not np.array_equal(table["image_id"].to_numpy(), reference["image_id"].to_numpy()):
-        raise ValueError(
-            f"{name} ({len(table)} rows) and {reference_name} ({len(reference)} rows) "
-            "do not list the same images in the same order"
-        )
-
-
-def rows_of_split(table: pd.DataFrame, split: str) -> np.ndarray:
-    """Row positions of one split (train or val) in a table of train2014."""
-    return np.flatnonzero(table["split"].to_numpy() == split)
 
 
 @dataclass(frozen=True)
@@ -163,17 +112,14 @@ def train_and_test(
         asdict(settings),
         arrays=(train.targets, val.targets, _image_sample(train), _image_sample(val)),
     )
-    checkpoint = Path(checkpoint_dir) / f"{spec.slug}.ckpt" if checkpoint_dir else None
+    checkpoint = (
+        Checkpoint(Path(checkpoint_dir) / f"{spec.slug}.ckpt", fingerprint)
+        if checkpoint_dir
+        else None
+    )
     if settings.devices > 1:
         result = fit_data_parallel(
-            build,
-            train,
-            val,
-            settings,
-            settings.devices,
-            label=spec.name,
-            checkpoint_path=checkpoint,
-            fingerprint=fingerprint,
+            build, train, val, settings, settings.devices, label=spec.name, checkpoint=checkpoint
         )
         for report in result.history if on_epoch_end else ():
             on_epoch_end(report)  # DDP processes cannot reach the tracking run: report afterwards
@@ -189,10 +135,9 @@ def train_and_test(
             settings,
             label=spec.name,
             on_epoch_end=on_epoch_end,
-            checkpoint_path=checkpoint,
-            fingerprint=fingerprint,
+            checkpoint=checkpoint,
         )
-    test_map = evaluate(model, test, settings)
+    test_map = evaluate(model, test, settings.inference)
     log.info("%s: test mAP %.2f (epoch %d selected)", spec.name, test_map, result.best_epoch)
     metrics = {
         "name": spec.name,

@@ -10,9 +10,11 @@ from typing import Any
 
 import mlflow
 
+from spml.study import ModelSpec
 from spml.training import EpochReport
 
-_save_version: str | None = None
+# Where a model's metrics record the MLflow run that trained it.
+RUN_ID_KEY = "mlflow_run_id"
 
 
 def check_reachable(uri: str, timeout: float = 5.0) -> None:
@@ -29,26 +31,14 @@ def check_reachable(uri: str, timeout: float = 5.0) -> None:
         ) from error
 
 
-def set_save_version(version: str | None) -> None:
-    """Remember the catalog's save version, so each model run says which file it produced."""
-    global _save_version
-    _save_version = version
-
-
 def run_params(
-    role: str,
-    loss: str,
-    tau: float | None,
-    training: Mapping[str, Any],
-    model: Mapping[str, Any],
-    dataset: str,
-    loss_options: Mapping[str, Any] | None = None,
+    spec: ModelSpec, training: Mapping[str, Any], model: Mapping[str, Any], dataset: str
 ) -> dict[str, Any]:
     """The parameters every model run logs, so the compare view lines them up."""
     params = {
-        "role": role,
-        "loss": loss,
-        "tau": "" if tau is None else tau,
+        "role": spec.role,
+        "loss": spec.loss,
+        "tau": "" if spec.tau is None else spec.tau,
         "seed": training["seed"],
         "lr": training["lr"],
         "batch_size": training["batch_size"],
@@ -57,18 +47,24 @@ def run_params(
         "frozen_backbone": bool(model.get("frozen_backbone", False)),
         "dataset": dataset,
     }
-    params.update({f"loss.{key}": value for key, value in (loss_options or {}).items()})
+    params.update({f"loss.{key}": value for key, value in spec.loss_options.items()})
     return params
 
 
 @contextlib.contextmanager
-def model_run(name: str, params: Mapping[str, Any]) -> Iterator[None]:
-    """A run for one model, nested under the study's run when kedro-mlflow opened one."""
-    with mlflow.start_run(run_name=name, nested=mlflow.active_run() is not None):
+def model_run(name: str, params: Mapping[str, Any]) -> Iterator[str]:
+    """A run for one model, nested under the study's run when kedro-mlflow opened one;
+    yields its run id."""
+    with mlflow.start_run(run_name=name, nested=mlflow.active_run() is not None) as run:
         mlflow.log_params(dict(params))
-        if _save_version:
-            mlflow.set_tag("model_version", _save_version)
-        yield
+        yield run.info.run_id
+
+
+def tag_model_version(outputs: Mapping[str, Any], version: str) -> None:
+    """Tag each model run among a node's outputs with the version its weights are saved as."""
+    for value in outputs.values():
+        if isinstance(value, Mapping) and value.get(RUN_ID_KEY):
+            mlflow.tracking.MlflowClient().set_tag(value[RUN_ID_KEY], "model_version", version)
 
 
 def log_epoch(report: EpochReport) -> None:

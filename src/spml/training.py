@@ -2,123 +2,27 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import MISSING, asdict, dataclass, field, fields
-from pathlib import Path
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from spml.atomic import atomic_path
-from spml.data import (
-    LabelledImages,
-    apply_flip,
-    flip_mask,
-    normalise,
-    ordered_batches,
-    prefetch,
-    shuffled_batches,
-)
-from spml.metrics import mean_average_precision
+from spml.checkpoints import Checkpoint, TrainingState
+from spml.data import LabelledImages, flip_mask, prefetch, shuffled_batches
+from spml.device import staged, to_device
+from spml.inference import evaluate
+from spml.train_settings import TrainSettings
 
 log = logging.getLogger(__name__)
 
 # Batch losses are read back (and checked for NaN) every this many steps, not every step:
 # each read waits for the GPU, and the loader can only run ahead while it does not.
 LOSS_CHECK_EVERY = 32
-
-# torch.compile's modes, for training.compile.
-COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
-
-
-@dataclass(frozen=True)
-class TrainSettings:
-    """Optimisation settings shared by every model of a study."""
-
-    epochs: int
-    lr: float
-    batch_size: int
-    seed: int
-    eval_batch_size: int = 256
-    device: str = "auto"
-    mixed_precision: bool = True  # bf16 autocast, on CUDA only: CPU numbers stay exact
-    channels_last: bool = True  # NHWC tensors for convolutions, on CUDA only
-    compile: bool | str = False  # torch.compile for training: true, or a mode (COMPILE_MODES)
-    devices: int = 1  # > 1: DDP over that many processes (GPUs, or gloo on the CPU)
-
-    @property
-    def target(self) -> torch.device:
-        """The device this run uses."""
-        return resolve_device(self.device)
-
-    def autocast(self) -> contextlib.AbstractContextManager:
-        """bf16 autocast where it pays (CUDA and asked for), a no-op elsewhere."""
-        cuda = self.target.type == "cuda"
-        return torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda and self.mixed_precision)
-
-    @property
-    def cuda_graphs(self) -> bool:
-        """Whether the compile mode replays CUDA graphs, which cut the per-kernel launch cost
-        that bounds small batches (ResNet-50 at batch 16: 2.5x on an H100)."""
-        return self.compile in ("reduce-overhead", "max-autotune")
-
-    def network_inputs(
-        self, batch: torch.Tensor, flips: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        """A CPU batch on the device as the model takes it: uint8 images flipped (where `flips`
-        says) and normalised there, on the GPU when there is one; features as they are."""
-        if batch.dtype != torch.uint8:
-            return to_device(batch.float(), self.target)
-        images = to_device(batch, self.target)
-        if flips is not None:
-            images = apply_flip(images, to_device(flips, images.device))
-        inputs = normalise(images)
-        if self.target.type == "cuda" and self.channels_last:
-            inputs = inputs.contiguous(memory_format=torch.channels_last)
-        return inputs
-
-    def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size", "eval_batch_size", "devices"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(
-                    f"Parameter training.{name} must be a positive integer, got {value!r}"
-                )
-        if not isinstance(self.compile, bool) and self.compile not in COMPILE_MODES:
-            raise ValueError(
-                f"Parameter training.compile must be true, false or one of {COMPILE_MODES}, "
-                f"got {self.compile!r}"
-            )
-        if self.devices > 1 and self.cuda_graphs:
-            raise ValueError(
-                f"Parameter training.compile={self.compile!r} records CUDA graphs, which DDP "
-                f"(training.devices={self.devices}) cannot replay; use compile: true"
-            )
-        if (
-            isinstance(self.lr, bool)
-            or not isinstance(self.lr, int | float)
-            or not np.isfinite(self.lr)
-            or self.lr <= 0
-        ):
-            raise ValueError(f"Parameter training.lr must be a positive number, got {self.lr!r}")
-
-    @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> TrainSettings:
-        """Build from the `training` parameters, naming any key that is not a setting."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(config) - known)
-        if unknown:
-            raise ValueError(f"Unknown training parameter(s) {unknown}; valid: {sorted(known)}")
-        required = {f.name for f in fields(cls) if f.default is MISSING}
-        if required - set(config):
-            raise ValueError(f"Missing training parameter(s) {sorted(required - set(config))}")
-        return cls(**config)
 
 
 @dataclass
@@ -140,6 +44,13 @@ class FitResult:
     best_val_map: float
     history: list[EpochReport] = field(default_factory=list)
 
+    def record(self, report: EpochReport, model: nn.Module) -> None:
+        """Add an epoch; keep its weights if its clean validation mAP is the best so far."""
+        self.history.append(report)
+        if report.val_map > self.best_val_map:
+            self.best_epoch, self.best_val_map = report.epoch, report.val_map
+            self.best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+
     def to_state(self) -> dict[str, Any]:
         """Plain tensors and numbers, loadable with weights_only=True (checkpoints, DDP)."""
         return {
@@ -160,54 +71,6 @@ class FitResult:
         )
 
 
-def resolve_device(name: str) -> torch.device:
-    """Use the GPU when one is there and the configuration says auto."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
-def staged(batch: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """A CPU batch ready to copy: pinned for CUDA, where a copy from pageable memory would
-    wait for the GPU to finish everything queued before it."""
-    return batch.pin_memory() if device.type == "cuda" else batch
-
-
-def to_device(batch: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """Copy a CPU batch to the device, through pinned memory and asynchronously on CUDA."""
-    if device.type == "cuda":
-        return staged(batch, device).to(device, non_blocking=True)
-    return batch.to(device)
-
-
-@torch.no_grad()
-def forward_all(
-    model: nn.Module, data: LabelledImages, settings: TrainSettings | None = None
-) -> torch.Tensor:
-    """The model's outputs for every row under the evaluation transform (no flip), in order."""
-    settings = settings or TrainSettings(epochs=1, lr=1.0, batch_size=1, seed=0)
-    device = settings.target
-    model.to(device).eval()
-    outputs = []
-    batches = ordered_batches(len(data), settings.eval_batch_size)
-    for images in prefetch(batches, lambda index: staged(data.batch(index), device)):
-        with settings.autocast():
-            outputs.append(model(settings.network_inputs(images)).float())
-    return torch.cat(outputs).cpu()  # one copy back, so the GPU never waits for the host
-
-
-def predict(
-    model: nn.Module, data: LabelledImages, settings: TrainSettings | None = None
-) -> np.ndarray:
-    """Class probabilities under the evaluation transform (no flip), in data order."""
-    return torch.sigmoid(forward_all(model, data, settings)).numpy()
-
-
-def evaluate(model: nn.Module, data: LabelledImages, settings: TrainSettings) -> float:
-    """mAP on fully labelled data, the model-selection and test criterion."""
-    return mean_average_precision(predict(model, data, settings), data.targets.numpy())
-
-
 def _optimiser(model: nn.Module, loss: nn.Module, lr: float) -> torch.optim.Optimizer:
     """Adam over the model, plus the loss's own parameters at their own learning rate."""
     groups = [{"params": list(model.parameters()), "lr": lr}]
@@ -220,27 +83,25 @@ def _optimiser(model: nn.Module, loss: nn.Module, lr: float) -> torch.optim.Opti
 
 
 def _train_epoch(
-    model: nn.Module,
+    state: TrainingState,
     network: nn.Module,
-    loss: nn.Module,
-    optimiser: torch.optim.Optimizer,
     train: LabelledImages,
     settings: TrainSettings,
-    generator: torch.Generator,
     epoch: int,
     label: str,
     rank: int = 0,
     world_size: int = 1,
 ) -> float:
     """One pass over the training data; returns the mean batch loss (of this rank's shards)."""
-    device = settings.target
-    model.train()
-    loss.train()
-    batches = list(shuffled_batches(len(train), settings.batch_size, generator))
+    placement = settings.placement
+    device = placement.target
+    state.model.train()
+    state.loss.train()
+    batches = list(shuffled_batches(len(train), settings.batch_size, state.generator))
     if len(batches) > 1 and len(batches[-1]) < world_size:  # a rank would get no images
         batches[-2:] = [torch.cat(batches[-2:])]
     # Flips are drawn for whole batches, identically on every rank, before any loading starts.
-    flips = [flip_mask(len(batch), generator) for batch in batches]
+    flips = [flip_mask(len(batch), state.generator) for batch in batches]
 
     def load(step: int) -> tuple[torch.Tensor, ...]:
         """This rank's share of a batch, read and pinned while the device trains on the last."""
@@ -261,19 +122,19 @@ def _train_epoch(
         for step, (index, flip, images, targets) in enumerate(
             prefetch(range(len(batches)), load), start=1
         ):
-            inputs = settings.network_inputs(images, flip)
+            inputs = placement.network_inputs(images, flip)
             if settings.cuda_graphs:  # a new step: its graphs may reuse the last step's memory
                 torch.compiler.cudagraph_mark_step_begin()
             logits = _forward(network, inputs, settings, label)
-            value = loss(
+            value = state.loss(
                 logits.float(),
                 to_device(targets, device),
                 index=to_device(index, device),
                 epoch=epoch,
             )
-            optimiser.zero_grad(set_to_none=True)
+            state.optimiser.zero_grad(set_to_none=True)
             value.backward()
-            optimiser.step()
+            state.optimiser.step()
             values.append(value.detach())
             if step % LOSS_CHECK_EVERY == 0 or step == len(batches):
                 total += _checked_sum(values, step - len(values), label, epoch)
@@ -288,7 +149,7 @@ def _forward(
 ) -> torch.Tensor:
     """The training forward pass; a failing torch.compile says which parameter turns it off."""
     try:
-        with settings.autocast():
+        with settings.placement.autocast():
             return network(inputs)
     except torch._dynamo.exc.TorchDynamoException as error:  # raised only when compiling
         raise RuntimeError(
@@ -311,6 +172,21 @@ def _checked_sum(values: list[torch.Tensor], offset: int, label: str, epoch: int
     return float(losses.sum())
 
 
+def _network(model: nn.Module, settings: TrainSettings, world_size: int) -> nn.Module:
+    """What the forward pass runs: the model, wrapped for DDP and torch.compile as asked.
+    The wrappers share the model's parameters and buffers."""
+    network = model
+    if world_size > 1 and settings.placement.target.type == "cuda":  # stats over the global batch
+        network = nn.SyncBatchNorm.convert_sync_batchnorm(network)
+    if world_size > 1:
+        network = nn.parallel.DistributedDataParallel(network)
+    if settings.compile:
+        network = torch.compile(
+            network, mode=None if settings.compile is True else settings.compile
+        )
+    return network
+
+
 def fit(
     model: nn.Module,
     loss: nn.Module,
@@ -320,8 +196,7 @@ def fit(
     *,
     label: str = "model",
     on_epoch_end: Callable[[EpochReport], None] | None = None,
-    checkpoint_path: str | Path | None = None,
-    fingerprint: str = "",
+    checkpoint: Checkpoint | None = None,
     rank: int = 0,
     world_size: int = 1,
 ) -> FitResult:
@@ -336,49 +211,27 @@ def fit(
             f"Parameter training.batch_size={settings.batch_size} is larger than the "
             f"{len(train)} training images"
         )
-    device = settings.target
-    model.to(device)
-    if device.type == "cuda" and settings.channels_last:
-        model.to(memory_format=torch.channels_last)
-    loss.to(device)
-    network = model  # the wrappers below share the model's parameters and buffers
-    if world_size > 1 and device.type == "cuda":  # batch statistics over the global batch
-        network = nn.SyncBatchNorm.convert_sync_batchnorm(network)
-    if world_size > 1:
-        network = nn.parallel.DistributedDataParallel(network)
-    if settings.compile:
-        network = torch.compile(
-            network, mode=None if settings.compile is True else settings.compile
-        )
-    optimiser = _optimiser(model, loss, settings.lr)
-    generator = torch.Generator().manual_seed(settings.seed)
+    settings.placement.place(model)
+    loss.to(settings.placement.target)
+    network = _network(model, settings, world_size)
+    state = TrainingState(
+        model,
+        loss,
+        _optimiser(model, loss, settings.lr),
+        torch.Generator().manual_seed(settings.seed),
+    )
     result = FitResult(best_state={}, best_epoch=0, best_val_map=float("-inf"))
     first_epoch = 1
-    if checkpoint_path is not None and Path(checkpoint_path).exists():
-        first_epoch = _resume(
-            Path(checkpoint_path), fingerprint, model, loss, optimiser, generator, result, label
-        )
+    restored = checkpoint.restore(state, label) if checkpoint is not None else None
+    if restored is not None:
+        last_epoch, progress = restored
+        result, first_epoch = FitResult.from_state(progress), last_epoch + 1
     for epoch in range(first_epoch, settings.epochs + 1):
         started = time.perf_counter()
-        train_loss = _train_epoch(
-            model,
-            network,
-            loss,
-            optimiser,
-            train,
-            settings,
-            generator,
-            epoch,
-            label,
-            rank,
-            world_size,
-        )
-        val_map = evaluate(model, val, settings)
+        train_loss = _train_epoch(state, network, train, settings, epoch, label, rank, world_size)
+        val_map = evaluate(model, val, settings.inference)
         report = EpochReport(epoch, train_loss, val_map, time.perf_counter() - started)
-        result.history.append(report)
-        if val_map > result.best_val_map:
-            result.best_epoch, result.best_val_map = epoch, val_map
-            result.best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        result.record(report, model)
         if rank != 0:
             continue
         log.info(
@@ -392,64 +245,9 @@ def fit(
             result.best_epoch,
             report.seconds,
         )
-        if checkpoint_path is not None:
-            _save_checkpoint(
-                Path(checkpoint_path), fingerprint, model, loss, optimiser, generator, result, epoch
-            )
+        if checkpoint is not None:
+            checkpoint.save(state, epoch, result.to_state())
         if on_epoch_end is not None:
             on_epoch_end(report)
     model.load_state_dict(result.best_state)
     return result
-
-
-def _save_checkpoint(
-    path: Path,
-    fingerprint: str,
-    model: nn.Module,
-    loss: nn.Module,
-    optimiser: torch.optim.Optimizer,
-    generator: torch.Generator,
-    result: FitResult,
-    epoch: int,
-) -> None:
-    """Everything needed to continue after a kill, written so a kill never truncates it."""
-    state = {
-        "fingerprint": fingerprint,
-        "epoch": epoch,
-        "model": model.state_dict(),
-        "loss": loss.state_dict(),
-        "optimiser": optimiser.state_dict(),
-        "generator": generator.get_state(),
-        "torch_rng": torch.get_rng_state(),
-        **result.to_state(),
-    }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as temporary:
-        torch.save(state, temporary)
-
-
-def _resume(
-    path: Path,
-    fingerprint: str,
-    model: nn.Module,
-    loss: nn.Module,
-    optimiser: torch.optim.Optimizer,
-    generator: torch.Generator,
-    result: FitResult,
-    label: str,
-) -> int:
-    """Restore a checkpoint of the same inputs and return the first epoch still to train."""
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if state.get("fingerprint") != fingerprint:
-        log.info("%s: %s was made from other inputs or parameters; training afresh", label, path)
-        return 1
-    model.load_state_dict(state["model"])
-    loss.load_state_dict(state["loss"])
-    optimiser.load_state_dict(state["optimiser"])
-    generator.set_state(state["generator"])
-    torch.set_rng_state(state["torch_rng"])
-    restored = FitResult.from_state(state)
-    result.best_state, result.best_epoch = restored.best_state, restored.best_epoch
-    result.best_val_map, result.history = restored.best_val_map, restored.history
-    log.info("%s: resuming from %s after epoch %d", label, path, state["epoch"])
-    return int(state["epoch"]) + 1

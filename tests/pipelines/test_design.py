@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from spml.pipelines import design as design_module
 from spml.pipelines.baselines import create_pipeline as baselines_pipeline
 from spml.pipelines.design import (
     StudyDesign,
@@ -41,13 +40,14 @@ def test_bad_designs_name_the_parameter(params: dict, named: str) -> None:
         design_from_parameters(params)
 
 
-def test_each_tau_gets_its_own_namespaced_student_and_the_report_reads_them(monkeypatch) -> None:
-    monkeypatch.setattr(design_module, "_current", StudyDesign((0.55, 0.7), ("an",)))
-    student = student_pipeline()
+def test_each_tau_gets_its_own_namespaced_student_and_the_report_reads_them() -> None:
+    design = StudyDesign((0.55, 0.7), ("an",))
+    student = student_pipeline(design)
     assert {n.namespace for n in student.nodes} == {"tau_0_55", "tau_0_70"}
     assert "teacher_probabilities" in student.inputs()
-    assert {"student_metrics_tau_0_55", "student_metrics_tau_0_70"} <= reporting_pipeline().inputs()
-    assert [n.name for n in baselines_pipeline().nodes] == ["baseline_an.train_baseline_an"]
+    reported = reporting_pipeline(design).inputs()
+    assert {"student_metrics_tau_0_55", "student_metrics_tau_0_70"} <= reported
+    assert [n.name for n in baselines_pipeline(design).nodes] == ["baseline_an.train_baseline_an"]
 
 
 @pytest.mark.parametrize(
@@ -106,15 +106,64 @@ def test_the_shipped_configuration_is_valid(tmp_path: Path, monkeypatch) -> None
     check_parameters(coco)
 
 
-def test_frozen_backbone_mode_switches_every_model_to_features(monkeypatch) -> None:
+def test_frozen_backbone_mode_switches_every_model_to_features() -> None:
     from spml.pipelines.data_engineering import create_pipeline as data_pipeline
     from spml.pipelines.teacher import create_pipeline as teacher_pipeline
 
     frozen = design_from_parameters({**GRID, "model": {"frozen_backbone": True}})
     assert frozen.model_inputs == ("train_features", "test_features")
-    monkeypatch.setattr(design_module, "_current", frozen)
-    assert {"train_features", "test_features"} <= data_pipeline().all_outputs()
-    for pipeline in (teacher_pipeline(), student_pipeline(), baselines_pipeline()):
+    assert {"train_features", "test_features"} <= data_pipeline(frozen).all_outputs()
+    for create in (teacher_pipeline, student_pipeline, baselines_pipeline):
+        pipeline = create(frozen)
         assert "train_features" in pipeline.inputs() and "train_images" not in pipeline.inputs()
     with pytest.raises(ValueError, match="model.frozen_backbone"):
         design_from_parameters({**GRID, "model": {"frozen_backbone": "yes"}})
+
+
+def test_training_nodes_are_wired_by_name_to_the_shared_training_body() -> None:
+    import inspect
+
+    from spml.pipelines.common import train_model
+
+    keyword_only = {
+        name
+        for name, parameter in inspect.signature(train_model).parameters.items()
+        if parameter.kind is parameter.KEYWORD_ONLY and parameter.default is parameter.empty
+    }
+    design = StudyDesign((0.5,), ("an",))
+    assert set(design.training_inputs) == keyword_only
+    nodes = [*student_pipeline(design).nodes, *baselines_pipeline(design).nodes]
+    for training in (n for n in nodes if n.name.split(".")[-1].startswith("train_")):
+        inputs = training._inputs  # the argument -> dataset mapping the node was built with
+        assert isinstance(inputs, dict)
+        assert inputs["checkpoints"] == "params:checkpoints"
+        assert inputs["data_root"] == "params:data_root"
+
+
+def test_the_registry_builds_every_pipeline_from_the_design_it_is_given() -> None:
+    from spml.pipeline_registry import PIPELINES, register_pipelines
+
+    registered = register_pipelines(StudyDesign((0.4, 0.9), ("bce",)))
+    assert set(registered) == {*PIPELINES, "__default__"}
+    namespaces = {n.namespace for n in registered["__default__"].nodes}
+    assert {"tau_0_40", "tau_0_90", "baseline_bce"} <= namespaces
+    assert "tau_0_55" not in namespaces
+    assert (
+        registered["__default__"].nodes
+        == sum((registered[name] for name in PIPELINES), registered["reporting"]).nodes
+    )
+
+
+def test_a_session_design_becomes_the_graph_kedro_runs() -> None:
+    from kedro.framework.project import pipelines
+
+    from spml.pipeline_registry import register_study
+
+    try:
+        register_study(StudyDesign((0.42,), ()))
+        assert {n.namespace for n in pipelines["student"].nodes} == {"tau_0_42"}
+        register_study(StudyDesign((0.3, 0.6), ("an",)))
+        assert {n.namespace for n in pipelines["student"].nodes} == {"tau_0_30", "tau_0_60"}
+        assert "baseline_an.train_baseline_an" in {n.name for n in pipelines["baselines"].nodes}
+    finally:
+        pipelines.configure("spml.pipeline_registry")  # as bootstrapping leaves it

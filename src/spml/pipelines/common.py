@@ -1,8 +1,9 @@
-"""What every training node shares: build the splits, track the run, train, test."""
+"""What every training node shares: one binder, and the body that trains a model of the study."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from functools import partial, update_wrapper
 from typing import Any
 
 import numpy as np
@@ -11,40 +12,44 @@ import torch
 
 from spml import tracking
 from spml.data import LabelledImages
-from spml.study import ModelSpec, label_matrix, rows_of_split, train_and_test
-from spml.training import TrainSettings
+from spml.study import ModelSpec, train_and_test
+from spml.tables import label_matrix, rows_of_split, training_rows
+from spml.train_settings import TrainSettings
+
+Trained = tuple[dict[str, torch.Tensor], dict[str, Any]]
 
 
-def validation_and_test(
+def bind(function: Callable[..., Any], **fixed: Any) -> Callable[..., Any]:
+    """A node function with some arguments fixed (a tau, a loss), still named and documented
+    like `function`, so node names and kedro-viz's code view read as the function."""
+    return update_wrapper(partial(function, **fixed), function)
+
+
+def train_model(
+    spec: ModelSpec,
+    labels: pd.DataFrame,
+    labels_name: str,
+    *,
     full_labels: pd.DataFrame,
     test_labels: pd.DataFrame,
     train_images: np.ndarray,
     test_images: np.ndarray,
-) -> tuple[LabelledImages, LabelledImages]:
-    """Clean validation data (for model selection) and the fully labelled test set."""
+    model: Mapping[str, Any],
+    training: Mapping[str, Any],
+    checkpoints: str | None,
+    data_root: str,
+    extra_metrics: Mapping[str, float] | None = None,
+) -> Trained:
+    """Train one model on `labels` (one row per training-split image) inside its own MLflow
+    run; select on clean validation mAP, test on the test set; return weights and metrics."""
+    rows = training_rows(labels, full_labels, labels_name)
+    train = LabelledImages.from_arrays(train_images, label_matrix(labels), rows)
     val_rows = rows_of_split(full_labels, "val")
     val = LabelledImages.from_arrays(train_images, label_matrix(full_labels)[val_rows], val_rows)
     test = LabelledImages.from_arrays(test_images, label_matrix(test_labels))
-    return val, test
-
-
-def train_tracked(
-    spec: ModelSpec,
-    train: LabelledImages,
-    evaluation: tuple[LabelledImages, LabelledImages],
-    model_config: Mapping[str, Any],
-    training: Mapping[str, Any],
-    checkpoint_dir: str | None,
-    dataset: str,
-    extra_metrics: Mapping[str, float] | None = None,
-) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Train one model inside its own MLflow run and return its weights and metrics."""
     settings = TrainSettings.from_config(training)
-    params = tracking.run_params(
-        spec.role, spec.loss, spec.tau, training, model_config, dataset, spec.loss_options
-    )
-    val, test = evaluation
-    with tracking.model_run(spec.name, params):
+    params = tracking.run_params(spec, training, model, data_root)
+    with tracking.model_run(spec.name, params) as run_id:
         if extra_metrics:
             tracking.log_final(extra_metrics)
         trained = train_and_test(
@@ -52,12 +57,13 @@ def train_tracked(
             train,
             val,
             test,
-            model_config,
+            model,
             settings,
-            checkpoint_dir=checkpoint_dir,
+            checkpoint_dir=checkpoints,
             on_epoch_end=tracking.log_epoch,
         )
         tracking.log_final(
             {key: trained.metrics[key] for key in ("test_map", "best_val_map", "best_epoch")}
         )
-    return trained.state, {**trained.metrics, **(extra_metrics or {})}
+    metrics = {**trained.metrics, **(extra_metrics or {}), tracking.RUN_ID_KEY: run_id}
+    return trained.state, metrics

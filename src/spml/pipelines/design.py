@@ -1,4 +1,13 @@
-"""The study's shape (thresholds, baselines) read from parameters, so the graph follows conf/."""
+"""The study design: which students and baselines the graph holds, read from parameters.
+
+Why the graph is built from parameters: the study trains one student per threshold and one
+model per baseline loss, and Kedro nodes cannot be created while a pipeline runs. So the
+node list itself depends on `taus` (or a `tau` given on the command line), `baselines.losses`
+and `model.frozen_backbone`. Kedro builds pipelines before a session's runtime parameters
+exist; the session hook therefore builds a `StudyDesign` from the session's parameters and
+hands it to `pipeline_registry.register_study`, which passes it to every `create_pipeline`.
+Outside a session (kedro viz without hooks, `kedro registry`) the design comes from conf/.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from kedro.config import OmegaConfigLoader
-from kedro.framework import project
-from kedro.framework.project import pipelines, settings
 
 from spml import losses, models
 from spml.pseudo import tau_slug, validate_tau
-from spml.training import TrainSettings
+from spml.train_settings import TrainSettings
 
 
 @dataclass(frozen=True)
@@ -22,7 +29,7 @@ class StudyDesign:
     """Which students and baselines the pipelines contain."""
 
     taus: tuple[float, ...]
-    baselines: tuple[str, ...]
+    baselines: tuple[str, ...] = ()
     frozen_backbone: bool = False
 
     @property
@@ -33,22 +40,19 @@ class StudyDesign:
         return "train_images", "test_images"
 
     @property
-    def training_inputs(self) -> list[str]:
-        """What every training node reads after its own inputs, in its arguments' order."""
+    def training_inputs(self) -> dict[str, str]:
+        """What every training node reads besides its own labels: argument -> dataset."""
         train, test = self.model_inputs
-        return [
-            "full_labels",
-            "test_labels",
-            train,
-            test,
-            "params:model",
-            "params:training",
-            "params:checkpoints",
-            "params:data_root",
-        ]
-
-
-_current: StudyDesign | None = None
+        return {
+            "full_labels": "full_labels",
+            "test_labels": "test_labels",
+            "train_images": train,
+            "test_images": test,
+            "model": "params:model",
+            "training": "params:training",
+            "checkpoints": "params:checkpoints",
+            "data_root": "params:data_root",
+        }
 
 
 def design_from_parameters(params: Mapping[str, Any]) -> StudyDesign:
@@ -75,6 +79,19 @@ def design_from_parameters(params: Mapping[str, Any]) -> StudyDesign:
     if not isinstance(frozen, bool):
         raise ValueError(f"Parameter model.frozen_backbone must be true or false, got {frozen!r}")
     return StudyDesign(taus, baselines, frozen)
+
+
+def configured_design(project_path: Path | None = None, env: str | None = None) -> StudyDesign:
+    """The design conf/ describes, for tools that build the graph without a session."""
+    from kedro.framework.project import settings
+
+    root = project_path or Path.cwd()
+    loader = OmegaConfigLoader(
+        conf_source=str(root / settings.CONF_SOURCE),
+        env=env or os.environ.get("KEDRO_ENV"),
+        **settings.CONFIG_LOADER_ARGS,
+    )
+    return design_from_parameters(loader["parameters"])
 
 
 def check_parameters(params: Mapping[str, Any]) -> None:
@@ -119,27 +136,3 @@ def check_losses(params: Mapping[str, Any]) -> None:
             losses.build(str(name), num_samples=2, num_classes=2, **dict(loss_options or {}))
         except (TypeError, ValueError) as error:
             raise ValueError(f"Parameter {where}: {error}") from error
-
-
-def _design_from_conf() -> StudyDesign:
-    """Outside a session (kedro viz, imports), read the design from the project's conf/."""
-    loader = OmegaConfigLoader(
-        conf_source=str(Path.cwd() / settings.CONF_SOURCE),
-        env=os.environ.get("KEDRO_ENV"),
-        **settings.CONFIG_LOADER_ARGS,
-    )
-    return design_from_parameters(loader["parameters"])
-
-
-def current_design() -> StudyDesign:
-    """The design of the running session, else the configured one."""
-    return _current or _design_from_conf()
-
-
-def use_design(design: StudyDesign) -> None:
-    """Adopt a session's design, making Kedro rebuild the pipelines if it changed."""
-    global _current
-    if design != _current:
-        _current = design
-        if project.PACKAGE_NAME:  # read now: it is set when the project is bootstrapped
-            pipelines.configure(f"{project.PACKAGE_NAME}.pipeline_registry")

@@ -2,19 +2,23 @@
 
 from kedro.pipeline import Pipeline, node
 
-from spml.pipelines.design import current_design
+from spml.pipelines.common import bind
+from spml.pipelines.design import StudyDesign
 
-from .nodes import baseline_trainer
+from .nodes import train_baseline
 
 
-def create_pipeline(**kwargs) -> Pipeline:
+def create_pipeline(design: StudyDesign) -> Pipeline:
     """One training node per baseline in `baselines`."""
-    design = current_design()
     return Pipeline(
         [
             node(
-                baseline_trainer(loss),
-                inputs=["observed_labels", "params:baselines", *design.training_inputs],
+                bind(train_baseline, loss=loss),
+                inputs={
+                    "observed_labels": "observed_labels",
+                    "baselines": "params:baselines",
+                    **design.training_inputs,
+                },
                 outputs=[f"baseline_model_{loss}", f"baseline_metrics_{loss}"],
                 name=f"train_baseline_{loss}",
                 namespace=f"baseline_{loss}",

@@ -11,8 +11,9 @@ import torch
 
 from spml import models, protocol
 from spml.data import DecodeJob, ImageFolder, LabelledImages
-from spml.study import label_table
-from spml.training import TrainSettings, forward_all
+from spml.inference import forward_all
+from spml.tables import label_table
+from spml.train_settings import TrainSettings
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +104,7 @@ def extract_features(
     """Frozen-backbone mode: every image through the backbone once (no flip), for linear heads."""
     torch.manual_seed(int(training["seed"]))
     backbone, _ = models.backbone_from_config(model)
-    settings = TrainSettings.from_config(training)
+    settings = TrainSettings.from_config(training).inference
     features = [
         forward_all(
             backbone, LabelledImages.from_arrays(images, np.zeros((len(images), 1))), settings

@@ -2,12 +2,12 @@
 
 from kedro.pipeline import Pipeline, node
 
-from spml.pipelines.design import current_design
+from spml.pipelines.design import StudyDesign
 
 from .nodes import build_label_tables, extract_features, images_to_decode
 
 
-def create_pipeline(**kwargs) -> Pipeline:
+def create_pipeline(design: StudyDesign) -> Pipeline:
     """Wire the protocol: tables first, then the images they list (and their features)."""
     pipeline = Pipeline(
         [
@@ -36,7 +36,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
         ]
     )
-    if not current_design().frozen_backbone:
+    if not design.frozen_backbone:
         return pipeline
     return pipeline + Pipeline(
         [

@@ -9,7 +9,7 @@ from matplotlib.figure import Figure
 
 from spml import reporting
 from spml.protocol import positives_per_image
-from spml.study import label_matrix, rows_of_split
+from spml.tables import label_matrix, rows_of_split
 
 _RECORD_KEYS = reporting.COLUMNS
 

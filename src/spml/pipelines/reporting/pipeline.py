@@ -2,15 +2,14 @@
 
 from kedro.pipeline import Pipeline, node
 
-from spml.pipelines.design import current_design
+from spml.pipelines.design import StudyDesign
 from spml.pseudo import tau_slug
 
 from .nodes import report_study
 
 
-def create_pipeline(**kwargs) -> Pipeline:
+def create_pipeline(design: StudyDesign) -> Pipeline:
     """One node reading the teacher's, the baselines' and every student's metrics."""
-    design = current_design()
     metrics = (
         ["teacher_metrics"]
         + [f"baseline_metrics_{loss}" for loss in design.baselines]

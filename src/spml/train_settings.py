@@ -1,0 +1,86 @@
+"""The `training` parameters as one validated object shared by every model of a study."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import MISSING, dataclass, fields
+from typing import Any
+
+import numpy as np
+
+from spml.device import Placement
+from spml.inference import InferenceSettings
+
+# torch.compile's modes, for training.compile.
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Optimisation settings shared by every model of a study, checked when built."""
+
+    epochs: int
+    lr: float
+    batch_size: int
+    seed: int
+    eval_batch_size: int = 256
+    device: str = "auto"
+    mixed_precision: bool = True  # bf16 autocast, on CUDA only: CPU numbers stay exact
+    channels_last: bool = True  # NHWC tensors for convolutions, on CUDA only
+    compile: bool | str = False  # torch.compile for training: true, or a mode (COMPILE_MODES)
+    devices: int = 1  # > 1: DDP over that many processes (GPUs, or gloo on the CPU)
+
+    @property
+    def placement(self) -> Placement:
+        """Where training runs and in what form."""
+        return Placement(self.device, self.mixed_precision, self.channels_last)
+
+    @property
+    def inference(self) -> InferenceSettings:
+        """How validation, test and predictions run: same device, the evaluation batch."""
+        return InferenceSettings(
+            self.device, self.mixed_precision, self.channels_last, self.eval_batch_size
+        )
+
+    @property
+    def cuda_graphs(self) -> bool:
+        """Whether the compile mode replays CUDA graphs, which cut the per-kernel launch cost
+        that bounds small batches (ResNet-50 at batch 16: 2.5x on an H100)."""
+        return self.compile in ("reduce-overhead", "max-autotune")
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "eval_batch_size", "devices"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(
+                    f"Parameter training.{name} must be a positive integer, got {value!r}"
+                )
+        if not isinstance(self.compile, bool) and self.compile not in COMPILE_MODES:
+            raise ValueError(
+                f"Parameter training.compile must be true, false or one of {COMPILE_MODES}, "
+                f"got {self.compile!r}"
+            )
+        if self.devices > 1 and self.cuda_graphs:
+            raise ValueError(
+                f"Parameter training.compile={self.compile!r} records CUDA graphs, which DDP "
+                f"(training.devices={self.devices}) cannot replay; use compile: true"
+            )
+        if (
+            isinstance(self.lr, bool)
+            or not isinstance(self.lr, int | float)
+            or not np.isfinite(self.lr)
+            or self.lr <= 0
+        ):
+            raise ValueError(f"Parameter training.lr must be a positive number, got {self.lr!r}")
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> TrainSettings:
+        """Build from the `training` parameters, naming any key that is not a setting."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(config) - known)
+        if unknown:
+            raise ValueError(f"Unknown training parameter(s) {unknown}; valid: {sorted(known)}")
+        required = {f.name for f in fields(cls) if f.default is MISSING}
+        if required - set(config):
+            raise ValueError(f"Missing training parameter(s) {sorted(required - set(config))}")
+        return cls(**config)
