@@ -10,25 +10,83 @@ import pandas as pd
 import pytest
 import torch
 from kedro.io import DatasetError, Version
+from matplotlib.figure import Figure
 
+from spml import data
 from spml.datasets import (
+    ArrayDataset,
     CocoInstancesDataset,
+    FigureDataset,
     ImageCacheDataset,
     ImageFolderDataset,
+    JSONDataset,
     StateDictDataset,
     TableDataset,
+    TextDataset,
 )
 
 
-def test_a_failed_save_leaves_the_previous_file_untouched(tmp_path: Path) -> None:
-    path = tmp_path / "table.parquet"
-    dataset = TableDataset(str(path))
-    dataset.save(pd.DataFrame({"a": [1, 2]}))
+def _half_written(*args: object, **_: object) -> None:
+    """A writer that opens its file, writes part of it and fails (a full disk, a kill)."""
+    target = next(a for a in args if isinstance(a, str | Path) or hasattr(a, "write"))
+    if hasattr(target, "write"):
+        target.write(b"half")
+    else:
+        Path(target).write_bytes(b"half")
+    raise OSError("disk full")
+
+
+def _figure() -> Figure:
+    figure = Figure()
+    figure.add_subplot().plot([1, 2])
+    return figure
+
+
+@pytest.mark.parametrize(
+    "name, dataset_type, value, owner, writer",
+    [
+        ("table.parquet", TableDataset, pd.DataFrame({"a": [1]}), pd.DataFrame, "to_parquet"),
+        ("table.csv", TableDataset, pd.DataFrame({"a": [1]}), pd.DataFrame, "to_csv"),
+        ("array.npy", ArrayDataset, np.arange(3), np, "save"),
+        ("model.pt", StateDictDataset, {"w": torch.ones(2)}, torch, "save"),
+        ("metrics.json", JSONDataset, {"test_map": 50.0}, Path, "write_text"),
+        ("results.md", TextDataset, "| model |", Path, "write_text"),
+        ("figure.png", FigureDataset, _figure(), Figure, "savefig"),
+    ],
+)
+def test_a_save_that_fails_after_opening_its_file_leaves_the_old_one_and_no_stray_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name, dataset_type, value, owner, writer
+) -> None:
+    path = tmp_path / name
+    dataset = dataset_type(str(path))
+    dataset.save(value)
     before = path.read_bytes()
-    with pytest.raises(Exception):
-        dataset.save(pd.DataFrame({"a": [object()]}))  # parquet cannot write this
+    monkeypatch.setattr(owner, writer, _half_written)
+    with pytest.raises(DatasetError, match="disk full"):  # kedro wraps the OSError
+        dataset.save(value)
     assert path.read_bytes() == before
-    assert [p.name for p in tmp_path.iterdir()] == ["table.parquet"]
+    assert [p.name for p in tmp_path.iterdir()] == [name]
+
+
+def test_an_image_cache_that_fails_while_decoding_leaves_the_old_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from PIL import Image
+
+    Image.new("RGB", (20, 20), (255, 0, 0)).save(tmp_path / "a.jpg")
+    cache = tmp_path / "cache"
+    dataset = ImageCacheDataset(str(cache / "images.npy"))
+    dataset.save(data.DecodeJob(data.ImageFolder(tmp_path), ("a.jpg",), 16))
+    before = {p.name: p.read_bytes() for p in cache.iterdir()}
+
+    def decode_half(folder, names, size, out):
+        out[0] = 7  # written into the new file, then the decoder dies
+        raise OSError("disk full")
+
+    monkeypatch.setattr(data, "decode_images", decode_half)
+    with pytest.raises(DatasetError, match="disk full"):  # kedro wraps the OSError
+        dataset.save(data.DecodeJob(data.ImageFolder(tmp_path), ("a.jpg",), 8))
+    assert {p.name: p.read_bytes() for p in cache.iterdir()} == before
 
 
 def test_the_image_cache_is_memory_mapped_and_named_when_missing(tmp_path: Path) -> None:
