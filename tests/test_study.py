@@ -1,4 +1,4 @@
-"""Label tables and the train-select-test recipe, for every loss of the library."""
+"""The train-select-test recipe, for every loss of the library."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from spml import losses
 from spml.data import LabelledImages
 from spml.protocol import observe_single_positive
 from spml.study import ModelSpec, train_and_test
-from spml.tables import check_aligned, label_matrix, label_table
 from spml.train_settings import TrainSettings
 
 
@@ -38,18 +37,3 @@ def test_every_loss_trains_the_demo_model_through_the_real_loop(loss: str) -> No
     assert trained.metrics["best_epoch"] in (1, 2)
     assert len(trained.metrics["history"]) == 2
     assert all(np.isfinite(r["train_loss"]) for r in trained.metrics["history"])
-
-
-def test_label_tables_refuse_reserved_names_and_misaligned_partners() -> None:
-    with pytest.raises(ValueError, match="split"):
-        label_table([1], ["a.jpg"], ["split"], np.ones((1, 1)))
-    table = label_table([3, 1], ["c.jpg", "a.jpg"], ["cat", "dog"], np.array([[1, 0], [0, 1]]))
-    assert label_matrix(table).tolist() == [[1, 0], [0, 1]]
-    reordered = table.iloc[::-1].reset_index(drop=True)
-    with pytest.raises(ValueError, match="same images"):
-        check_aligned(reordered, table, "teacher_probabilities", "full_labels")
-    renamed = table.rename(columns={"dog": "wolf"})
-    with pytest.raises(ValueError, match="category columns"):
-        check_aligned(renamed, table, "teacher_probabilities", "full_labels")
-    assert list(table.columns) == ["image_id", "file_name", "cat", "dog"]
-    assert table["image_id"].tolist() == [3, 1]  # rows stay in the order given

@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from spml import losses, models
+from spml import losses, models, training
 from spml.checkpoints import Checkpoint
+from spml.data import normalise
 from spml.inference import predict
+from spml.metrics import mean_average_precision
 from spml.train_settings import TrainSettings
 from spml.training import fit
 from tests.images import colour_coded_images
@@ -47,13 +49,52 @@ def _train(checkpoint: Path | None = None, stop_after: int | None = None, seed: 
     return model, result
 
 
-def test_keeps_the_epoch_with_the_best_validation_map() -> None:
-    model, result = _train()
-    assert [r.epoch for r in result.history] == [1, 2, 3]
-    best = max(result.history, key=lambda r: r.val_map)
-    assert (result.best_epoch, result.best_val_map) == (best.epoch, best.val_map)
-    for name, value in model.state_dict().items():
-        assert torch.equal(value, result.best_state[name])
+def _weights(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {name: value.detach().clone() for name, value in model.state_dict().items()}
+
+
+def test_keeps_the_weights_of_the_best_validation_epoch_not_the_last(monkeypatch) -> None:
+    curve = iter([40.0, 70.0, 70.0, 55.0])  # best at epoch 2; epoch 3 only ties it
+    monkeypatch.setattr(training, "evaluate", lambda model, data, settings: next(curve))
+    model, loss = _model_and_loss()
+    weights_after = {}
+    settings = TrainSettings(**{**SETTINGS.__dict__, "epochs": 4})
+    result = fit(
+        model,
+        loss,
+        _data(64, 0),
+        _data(32, 1),
+        settings,
+        on_epoch_end=lambda report: weights_after.update({report.epoch: _weights(model)}),
+    )
+    assert [r.val_map for r in result.history] == [40.0, 70.0, 70.0, 55.0]
+    assert (result.best_epoch, result.best_val_map) == (2, 70.0)
+    assert not all(torch.equal(weights_after[2][k], v) for k, v in weights_after[4].items())
+    for name, value in weights_after[2].items():
+        assert torch.equal(model.state_dict()[name], value), name
+        assert torch.equal(result.best_state[name], value), name
+
+
+def test_validation_map_is_measured_without_flips() -> None:
+    val = _data(32, 1)
+    model, loss = _model_and_loss()
+    weights_after = {}
+    fit(
+        model,
+        loss,
+        _data(64, 0),
+        val,
+        SETTINGS,
+        on_epoch_end=lambda report: weights_after.update({report.epoch: (report, _weights(model))}),
+    )
+    images = normalise(val.batch(torch.arange(len(val))))
+    for report, weights in weights_after.values():
+        model.load_state_dict(weights)
+        model.eval()
+        with torch.no_grad():
+            plain, mirrored = model(images), model(images.flip(-1))
+        assert report.val_map == pytest.approx(mean_average_precision(plain, val.targets))
+        assert report.val_map != pytest.approx(mean_average_precision(mirrored, val.targets))
 
 
 def test_interrupted_training_resumes_to_the_same_weights(tmp_path: Path) -> None:
