@@ -26,6 +26,7 @@ def test_class_without_positives_is_excluded():
     rng = np.random.default_rng(1)
     targets = (rng.random((50, 4)) < 0.4).astype(np.uint8)
     targets[:, 2] = 0
+    targets[:, 3] = np.eye(50, dtype=np.uint8)[7]  # a single positive still counts
     scores = rng.random((50, 4))
     expected = 100 * np.mean(
         [average_precision_score(targets[:, c], scores[:, c]) for c in (0, 1, 3)]
@@ -39,11 +40,28 @@ def test_perfect_ranking_gives_100():
     assert mean_average_precision(scores, targets) == pytest.approx(100.0)
 
 
-def test_map_errors():
-    with pytest.raises(ValueError, match=r"\(3, 2\).*\(2, 3\)"):
-        mean_average_precision(np.zeros((3, 2)), np.zeros((2, 3)))
-    with pytest.raises(ValueError, match="no class has a positive"):
-        mean_average_precision(np.zeros((3, 2)), np.zeros((3, 2)))
+def test_map_of_tensors_that_carry_gradients():
+    scores = torch.tensor([[0.9, 0.2], [0.1, 0.8]], requires_grad=True)
+    assert mean_average_precision(scores * 1, torch.eye(2)) == pytest.approx(100.0)
+
+
+@pytest.mark.parametrize(
+    "scores, targets, message",
+    [
+        (
+            np.zeros((3, 2)),
+            np.zeros((2, 3)),
+            r"^scores shape \(3, 2\) does not match targets shape",
+        ),
+        (np.zeros((3, 2)), np.zeros((3, 2)), "^no class has a positive target; mAP is undefined$"),
+        (np.zeros((3,)), np.ones((3,)), r"^scores and targets must be 2-D \(images x classes\)"),
+        (np.zeros((2, 2)), np.full((2, 2), 2), "^targets must contain only 0 and 1$"),
+        (np.full((2, 2), np.nan), np.eye(2), "^scores contain NaN or infinite values$"),
+    ],
+)
+def test_map_errors_name_the_problem(scores, targets, message):
+    with pytest.raises(ValueError, match=message):
+        mean_average_precision(scores, targets)
 
 
 def test_pseudo_label_quality_hand_computed():
@@ -56,8 +74,29 @@ def test_pseudo_label_quality_hand_computed():
     )
 
 
+def test_pseudo_label_quality_with_equal_precision_and_recall():
+    quality = pseudo_label_quality(np.array([[1, 0], [0, 1]]), np.array([[1, 0], [1, 0]]))
+    assert quality == pytest.approx(
+        {"pos_per_image": 1.0, "precision": 0.5, "recall": 0.5, "f1": 0.5}
+    )
+
+
 def test_pseudo_label_quality_all_zero_and_shapes():
     quality = pseudo_label_quality(np.zeros((2, 3)), np.eye(2, 3))
     assert quality == {"pos_per_image": 0.0, "precision": 0.0, "recall": 0.0, "f1": 0.0}
-    with pytest.raises(ValueError, match=r"\(2, 3\).*\(3, 2\)"):
-        pseudo_label_quality(np.zeros((2, 3)), np.zeros((3, 2)))
+    no_truth = pseudo_label_quality(np.eye(2, 3), np.zeros((2, 3)))
+    assert no_truth == {"pos_per_image": 1.0, "precision": 0.0, "recall": 0.0, "f1": 0.0}
+
+
+@pytest.mark.parametrize(
+    "pseudo, truth, message",
+    [
+        (np.zeros((2, 3)), np.zeros((3, 2)), r"^pseudo shape \(2, 3\) does not match truth shape"),
+        (np.zeros((0, 3)), np.zeros((0, 3)), "^pseudo has no rows$"),
+        (np.full((1, 2), 0.5), np.zeros((1, 2)), "^pseudo must contain only 0 and 1$"),
+        (np.zeros((1, 2)), np.full((1, 2), 3), "^truth must contain only 0 and 1$"),
+    ],
+)
+def test_pseudo_label_quality_errors_name_the_problem(pseudo, truth, message):
+    with pytest.raises(ValueError, match=message):
+        pseudo_label_quality(pseudo, truth)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
+import torch
 from sklearn.metrics import average_precision_score
 
 
-def _to_numpy(values: object) -> np.ndarray:
+def to_numpy(values: object) -> np.ndarray:
     """Accept numpy arrays, torch tensors (any device, with grad) and nested lists alike."""
-    if hasattr(values, "detach") and hasattr(values, "cpu"):
-        values = values.detach().cpu().numpy()  # type: ignore[union-attr]
+    if isinstance(values, torch.Tensor):
+        values = values.detach().cpu().numpy()
     return np.asarray(values)
 
 
@@ -17,7 +18,7 @@ def _matching_matrices(
     first: object, second: object, first_name: str, second_name: str
 ) -> tuple[np.ndarray, np.ndarray]:
     """Two 2-D arrays of one shape, or a ValueError naming both shapes."""
-    a, b = _to_numpy(first), _to_numpy(second)
+    a, b = to_numpy(first), to_numpy(second)
     if a.shape != b.shape:
         raise ValueError(
             f"{first_name} shape {a.shape} does not match {second_name} shape {b.shape}"

@@ -7,6 +7,8 @@ import numbers
 
 import numpy as np
 
+from spml.metrics import to_numpy
+
 _SLUG_DECIMALS = 4
 
 
@@ -36,9 +38,7 @@ def pseudo_labels_at(probabilities: object, tau: object) -> np.ndarray:
     float32(tau) counts as equal, not as a float64 rounding artefact above or below it.
     """
     threshold = validate_tau(tau)
-    if hasattr(probabilities, "detach") and hasattr(probabilities, "cpu"):
-        probabilities = probabilities.detach().cpu().numpy()  # type: ignore[union-attr]
-    array = np.asarray(probabilities)
+    array = to_numpy(probabilities)
     if array.dtype.kind not in "fiub":
         raise ValueError(f"probabilities must be numeric, got dtype {array.dtype}")
     if array.dtype.kind != "f":
