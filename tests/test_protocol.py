@@ -46,7 +46,7 @@ def _instances() -> dict:
 
 def test_label_matrix_rows_sorted_as_strings_columns_in_json_order():
     image_ids, names, matrix = coco_label_matrix(_instances())
-    assert image_ids == [10, 100, 9]
+    assert image_ids == [10, 100, 9] and all(type(i) is int for i in image_ids)
     assert names == ["person", "toothbrush", "car"]
     assert matrix.dtype == np.uint8
     np.testing.assert_array_equal(matrix, [[1, 0, 1], [0, 0, 1], [0, 1, 0]])
@@ -87,53 +87,90 @@ def _broken(mutate) -> dict:
     return data
 
 
+SOURCE = "annotations/instances_train2014.json"
+
+
+def _add(key: str, entry: object):
+    return lambda d: d[key].append(entry)
+
+
 @pytest.mark.parametrize(
-    ("instances", "fragments"),
+    ("change", "problem"),
     [
-        ([1, 2], ["list"]),
-        (_broken(lambda d: d.pop("annotations")), ["missing", "annotations"]),
-        (_broken(lambda d: d.pop("categories")), ["missing", "categories"]),
+        (lambda d: d.pop("annotations"), "missing key(s) ['annotations']"),
+        (lambda d: d.pop("categories"), "missing key(s) ['categories']"),
+        (lambda d: d.update(images={}), "'images' must be a list, got dict"),
+        (_add("images", {"id": 9, "file_name": "again.jpg"}), "duplicate image id 9"),
+        (_add("images", {"id": "11"}), "image ids must be 64-bit integers, found '11'"),
+        (_add("images", {"id": [11, 12]}), "image ids must be 64-bit integers, found [11, 12]"),
         (
-            _broken(
-                lambda d: d["annotations"].append({"id": 42, "image_id": 555, "category_id": 1})
-            ),
-            ["annotation 42", "image_id 555"],
+            lambda d: d["images"].extend({"id": i} for i in (-(2**63), 2**63 - 1, 2**63)),
+            f"image ids must be 64-bit integers, found {2**63}",  # the int64 extremes are fine
+        ),
+        (lambda d: d.update(images=[{"id": 1.5}]), "image ids must be 64-bit integers, found 1.5"),
+        (_add("images", {"file_name": "x.jpg"}), "image entry 4 has no 'id'"),
+        (_add("categories", 5), "category entry 3 is not an object"),
+        (_add("categories", {"name": "bus"}), "category entry 3 has no 'id'"),
+        (_add("categories", {"id": 4}), "category id 4 has no 'name'"),
+        (
+            _add("categories", {"id": "4", "name": "bus"}),
+            "category ids must be 64-bit integers, found '4'",
+        ),
+        (_add("categories", {"id": 4, "name": 4}), "category entry 3 has name 4, not a string"),
+        (_add("categories", {"id": 4, "name": ""}), "category entry 3 has name '', not a string"),
+        (
+            _add("categories", {"id": 5, "name": "car"}),
+            "duplicate category name 'car' (entries 2 and 3)",
+        ),
+        (_add("categories", {"id": 90, "name": "bus"}), "duplicate category id 90"),
+        (lambda d: d["annotations"].clear(), "no usable image: no image has an annotation"),
+        (_add("annotations", {"id": 44, "image_id": 9}), "annotation id 44 has no 'category_id'"),
+        (_add("annotations", {"category_id": 1}), "annotation entry 7 has no 'image_id'"),
+        (
+            _add("annotations", {"id": 45, "image_id": "9", "category_id": 1}),
+            "annotation image_id must be 64-bit integers, found '9'",
         ),
         (
-            _broken(lambda d: d["annotations"].append({"id": 43, "image_id": 9, "category_id": 2})),
-            ["annotation 43", "category_id 2"],
+            _add("annotations", {"id": 46, "image_id": 9, "category_id": 1.0}),
+            "annotation category_id must be 64-bit integers, found 1.0",
         ),
         (
-            _broken(lambda d: d["categories"].append({"id": 5, "name": "car"})),
-            ["duplicate category name", "car"],
-        ),
-        (_broken(lambda d: d["annotations"].clear()), ["no usable image"]),
-        (
-            _broken(lambda d: d["annotations"].append({"id": 44, "image_id": 9})),
-            ["annotation id 44", "category_id"],
+            _add("annotations", {"id": 42, "image_id": 555, "category_id": 1}),
+            "annotation 42 has image_id 555, which is not among the images (1 such annotation(s))",
         ),
         (
-            _broken(lambda d: d["images"].append({"id": 9, "file_name": "again.jpg"})),
-            ["duplicate image id 9"],
-        ),
-        (
-            _broken(lambda d: d["images"].append({"id": "11", "file_name": "s.jpg"})),
-            ["image ids", "'11'"],
+            _add("annotations", {"image_id": 9, "category_id": 2}),
+            "annotation at position 7 has category_id 2, which is not among the categories "
+            "(1 such annotation(s))",
         ),
     ],
 )
-def test_validate_instances_names_source_and_problem(instances, fragments):
+def test_validate_instances_names_source_and_problem(change, problem):
     with pytest.raises(ValueError) as error:
-        validate_instances(instances, "annotations/instances_train2014.json")
-    message = str(error.value)
-    assert "annotations/instances_train2014.json" in message
-    for fragment in fragments:
-        assert fragment in message
+        validate_instances(_broken(change), SOURCE)
+    assert str(error.value) == f"{SOURCE}: not usable COCO instances data: {problem}"
 
 
-def test_label_matrix_validates_first():
-    with pytest.raises(ValueError, match="no usable image"):
-        coco_label_matrix(_broken(lambda d: d["annotations"].clear()))
+def test_validate_instances_refuses_what_is_not_a_json_object():
+    with pytest.raises(ValueError, match=r"^x\.json: .*expected a JSON object, got list$"):
+        validate_instances([1, 2], "x.json")
+
+
+def test_label_matrix_validates_first_and_names_its_source():
+    broken = _broken(lambda d: d["annotations"].clear())
+    with pytest.raises(ValueError, match="^instances: not usable COCO instances data: no usable"):
+        coco_label_matrix(broken)
+    with pytest.raises(ValueError, match=r"^train\.json: not usable"):
+        coco_label_matrix(broken, "train.json")
+
+
+def test_file_names_name_the_image_at_fault():
+    with pytest.raises(ValueError, match="^image id 5 is not among the images$"):
+        file_names(_instances(), [9, 5])
+    for missing in ({"id": 9}, {"id": 9, "file_name": ""}):
+        instances = _broken(lambda d, image=missing: d["images"].__setitem__(0, image))
+        with pytest.raises(ValueError, match="^image id 9 has no 'file_name'$"):
+            file_names(instances, [10, 9])
 
 
 def test_check_same_categories():
@@ -196,8 +233,10 @@ def test_observe_single_positive_rejects_row_without_positive():
     labels = np.array([[1, 0], [0, 0]], dtype=np.uint8)
     with pytest.raises(ValueError, match="row 1"):
         observe_single_positive(labels)
-    with pytest.raises(ValueError, match="only 0 and 1"):
+    with pytest.raises(ValueError, match="^Y must contain only 0 and 1$"):
         observe_single_positive(np.array([[2, 0]]))
+    with pytest.raises(ValueError, match=r"^Y must be a 2-D label matrix, got shape \(2,\)$"):
+        observe_single_positive(np.array([1, 0]))
 
 
 def test_split_train_val_coco_sizes_and_reference_permutation():
@@ -211,11 +250,44 @@ def test_split_train_val_coco_sizes_and_reference_permutation():
     np.testing.assert_array_equal(val, np.sort(permutation[-16416:]))
 
 
-@pytest.mark.parametrize(("n", "val_frac"), [(10, 0.0), (10, 1.0), (10, -0.2), (2, 0.1), (3, 0.9)])
-def test_split_train_val_rejects_bad_fraction(n, val_frac):
-    with pytest.raises(ValueError, match="val_frac"):
+@pytest.mark.parametrize(("n", "val_frac", "sizes"), [(10, 0.1, (9, 1)), (10, 0.9, (1, 9))])
+def test_split_train_val_one_row_is_enough_on_either_side(n, val_frac, sizes):
+    train, val = split_train_val(n, val_frac)
+    assert (len(train), len(val)) == sizes
+
+
+@pytest.mark.parametrize(
+    ("n", "val_frac", "message"),
+    [
+        (10, 0.0, "val_frac must be in (0, 1), got 0.0"),
+        (10, 1.0, "val_frac must be in (0, 1), got 1.0"),
+        (10, 1.5, "val_frac must be in (0, 1), got 1.5"),
+        (10, -0.2, "val_frac must be in (0, 1), got -0.2"),
+        (10, "0.2", "val_frac must be a number in (0, 1), got '0.2'"),
+        (10, True, "val_frac must be a number in (0, 1), got True"),
+        (
+            10,
+            0.04,
+            "val_frac=0.04 gives 0 validation rows out of n=10; both parts need at least one row",
+        ),
+        (
+            3,
+            0.9,
+            "val_frac=0.9 gives 3 validation rows out of n=3; both parts need at least one row",
+        ),
+        (1, 0.5, "n must be an integer >= 2, got 1"),
+        ("10", 0.2, "n must be an integer >= 2, got '10'"),
+        (True, 0.2, "n must be an integer >= 2, got True"),
+    ],
+)
+def test_split_train_val_rejects_bad_arguments_by_name(n, val_frac, message):
+    with pytest.raises(ValueError) as error:
         split_train_val(n, val_frac)
+    assert str(error.value) == message
 
 
 def test_positives_per_image():
     assert positives_per_image(np.array([[1, 1, 0], [0, 0, 1]])) == 1.5
+    assert positives_per_image(np.array([[1, 1, 1]])) == 3.0
+    with pytest.raises(ValueError, match="^Y has no rows$"):
+        positives_per_image(np.zeros((0, 3)))

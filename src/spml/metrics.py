@@ -47,7 +47,6 @@ def mean_average_precision(scores: object, targets: object) -> float:
     """
     score_matrix, target_matrix = _matching_matrices(scores, targets, "scores", "targets")
     _check_binary(target_matrix, "targets")
-    score_matrix = score_matrix.astype(np.float64, copy=False)
     if not np.isfinite(score_matrix).all():
         raise ValueError("scores contain NaN or infinite values")
     has_positive = np.flatnonzero(target_matrix.sum(axis=0) > 0)

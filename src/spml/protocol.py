@@ -17,6 +17,7 @@ REFERENCE_SEED = 1200
 """Seed of the reference code for both the observation process and the split."""
 
 _REQUIRED_KEYS = ("images", "annotations", "categories")
+_INT64 = np.iinfo(np.int64)
 
 
 def _problem(source: str, message: str) -> ValueError:
@@ -24,18 +25,21 @@ def _problem(source: str, message: str) -> ValueError:
     return ValueError(f"{source}: not usable COCO instances data: {message}")
 
 
+def _is_int64(value: object) -> bool:
+    """An id as JSON gives it: an integer (not a bool) that fits in 64 bits."""
+    integer = isinstance(value, int | np.integer) and not isinstance(value, bool)
+    return integer and _INT64.min <= value <= _INT64.max  # type: ignore[operator]
+
+
 def _id_array(values: list[object], what: str, source: str) -> np.ndarray:
     """Turn ids into an int64 array, refusing floats/strings that would sort differently."""
     try:
         array = np.asarray(values)
-    except (ValueError, OverflowError):
+    except (ValueError, OverflowError):  # lists among the ids
         array = np.asarray(values, dtype=object)
     if array.ndim == 1 and (array.size == 0 or array.dtype.kind == "i"):
-        return array.astype(np.int64, copy=False)
-    bad = next(
-        (v for v in values if isinstance(v, bool) or not isinstance(v, int | np.integer)),
-        values[0] if values else None,
-    )
+        return array.astype(np.int64)
+    bad = next(value for value in values if not _is_int64(value))
     raise _problem(source, f"{what} must be 64-bit integers, found {bad!r}")
 
 
@@ -111,7 +115,7 @@ def _parse(instances: object, source: str) -> tuple[np.ndarray, np.ndarray, np.n
                 f"which is not among the {pool} ({unknown.size} such annotation(s))",
             )
 
-    order = np.argsort(category_ids, kind="stable")
+    order = np.argsort(category_ids)  # ids are unique: no tie to order
     columns = order[np.searchsorted(category_ids[order], ann_categories)]
     return image_ids, ann_images, columns
 
@@ -127,7 +131,7 @@ def coco_label_matrix(
     """Full label matrix exactly as the reference builds it (rows: ids sorted as strings)."""
     _, ann_images, columns = _parse(instances, source)
     labelled = np.unique(ann_images)
-    by_string = np.argsort(labelled.astype(str), kind="stable")
+    by_string = np.argsort(labelled.astype(str))  # unique ids: no tie to order
     image_ids = labelled[by_string]
     row_of_labelled = np.empty(labelled.size, dtype=np.int64)
     row_of_labelled[by_string] = np.arange(labelled.size)
@@ -159,7 +163,7 @@ def check_same_categories(
     """Columns mean the same class in train and test only if the category lists agree."""
     train = [(c.get("id"), c.get("name")) for c in train_instances["categories"]]
     test = [(c.get("id"), c.get("name")) for c in test_instances["categories"]]
-    for position, (left, right) in enumerate(zip(train, test, strict=False)):
+    for position, (left, right) in enumerate(zip(train, test)):
         if left != right:
             raise ValueError(
                 f"category lists differ between {train_source} and {test_source}: entry "
@@ -224,4 +228,4 @@ def positives_per_image(Y: np.ndarray) -> float:
     labels = _binary_matrix(Y)
     if labels.shape[0] == 0:
         raise ValueError("Y has no rows")
-    return float(labels.sum(dtype=np.int64) / labels.shape[0])
+    return float(labels.sum() / labels.shape[0])  # numpy sums uint8 in 64 bits
