@@ -39,10 +39,9 @@ def pseudo_labels_at(probabilities: object, tau: object) -> np.ndarray:
     """
     threshold = validate_tau(tau)
     array = to_numpy(probabilities)
-    if array.dtype.kind not in "fiub":
+    if array.dtype.kind not in ("f", "i", "u", "b"):
         raise ValueError(f"probabilities must be numeric, got dtype {array.dtype}")
-    if array.dtype.kind != "f":
-        array = array.astype(np.float64)
+    array = array.astype(np.result_type(array.dtype, np.float32))  # floats keep their own
     if not np.isfinite(array).all():
         raise ValueError("probabilities contain NaN or infinite values")
     if array.size and (array.min() < 0 or array.max() > 1):
@@ -58,7 +57,5 @@ def tau_slug(tau: float) -> str:
     tau is rounded to 4 decimals and written with at least 2, so thresholds that agree to
     4 decimals share a name.
     """
-    value = round(validate_tau(tau), _SLUG_DECIMALS)
-    text = f"{value:.{_SLUG_DECIMALS}f}".rstrip("0")
-    whole, fraction = text.split(".")
+    whole, fraction = str(round(validate_tau(tau), _SLUG_DECIMALS)).split(".")
     return f"tau_{whole}_{fraction.ljust(2, '0')}"
