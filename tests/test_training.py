@@ -10,7 +10,7 @@ import torch
 
 from spml import losses, models, training
 from spml.checkpoints import Checkpoint
-from spml.data import normalise
+from spml.data import LabelledImages, normalise
 from spml.inference import predict
 from spml.metrics import mean_average_precision
 from spml.train_settings import TrainSettings
@@ -224,3 +224,46 @@ def test_a_loss_that_turns_nan_keeps_the_last_good_checkpoint(tmp_path: Path) ->
         for value in saved["model"].values()
         if value.is_floating_point()
     )
+
+
+def _features(n: int, seed: int) -> LabelledImages:
+    """Frozen-backbone features (N x 4) and labels: training steps that cost next to nothing."""
+    rng = np.random.default_rng(seed)
+    return LabelledImages.from_arrays(rng.random((n, 4), dtype=np.float32), np.eye(n, 3))
+
+
+class RecordingBCE(torch.nn.Module):
+    """BCE that remembers each batch's value; becomes NaN at one step if asked."""
+
+    def __init__(self, nan_at_step: int | None = None) -> None:
+        super().__init__()
+        self.values: list[float] = []
+        self.nan_at_step = nan_at_step
+
+    def forward(self, logits, targets, **_):
+        value = torch.nn.functional.binary_cross_entropy_with_logits(logits, targets)
+        self.values.append(value.item())
+        return value * float("nan") if len(self.values) == self.nan_at_step else value
+
+
+def test_the_epoch_loss_is_the_mean_of_its_batch_losses_read_in_chunks() -> None:
+    settings = TrainSettings(**{**SETTINGS.__dict__, "epochs": 1, "batch_size": 1})
+    loss = RecordingBCE()
+    result = fit(torch.nn.Linear(4, 3), loss, _features(40, 0), _features(8, 1), settings)
+    assert len(loss.values) == 40  # more steps than one read-back covers (LOSS_CHECK_EVERY)
+    assert result.history[0].train_loss == pytest.approx(sum(loss.values) / 40)
+
+
+def test_a_non_finite_loss_late_in_an_epoch_names_its_step() -> None:
+    settings = TrainSettings(**{**SETTINGS.__dict__, "epochs": 1, "batch_size": 1})
+    with pytest.raises(FloatingPointError, match=r"loss became nan at epoch 1, step 35;"):
+        fit(torch.nn.Linear(4, 3), RecordingBCE(35), _features(40, 0), _features(8, 1), settings)
+
+
+def test_the_loss_parameters_learn_at_their_own_rate() -> None:
+    model, role = _model_and_loss()[0], losses.build("role", num_samples=64, num_classes=3)
+    optimiser = training._optimiser(model, role, 1e-3)
+    model_group, loss_group = optimiser.param_groups
+    assert model_group["lr"] == 1e-3 and loss_group["lr"] == pytest.approx(1e-2)
+    assert loss_group["params"] == [role.logits]
+    assert len(training._optimiser(model, losses.build("bce"), 1e-3).param_groups) == 1
