@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export KEDRO_DISABLE_TELEMETRY := 1
 MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/mlflow.db
 
-.PHONY: setup run test lint viz viz-build mlflow-ui bench clean
+.PHONY: setup run test lint mutate viz viz-build mlflow-ui bench clean
 
 $(BIN)/kedro: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,8 +22,15 @@ test: setup         ## unit tests and one end-to-end study on a tiny configurati
 	$(BIN)/python -m pytest
 
 lint: setup         ## style and static checks
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench tools
+	$(BIN)/ruff format --check src tests bench tools
+
+$(BIN)/mutmut: pyproject.toml
+	$(BIN)/python -m pip install -e '.[test,mutation]'
+	touch $@
+
+mutate: setup $(BIN)/mutmut  ## mutation score per module (mutation.toml; slow, never in CI); MODULES="metrics pseudo" for some
+	$(BIN)/python tools/mutate.py $(MODULES)
 
 viz: setup          ## the pipeline graph in the browser (http://127.0.0.1:4141)
 	$(BIN)/kedro viz run --host 127.0.0.1 --no-browser
