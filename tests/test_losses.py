@@ -208,8 +208,9 @@ def unknown_losses() -> list[tuple[float, int, int]]:
 
 @pytest.mark.parametrize(
     ("epoch", "delta_rel", "rejected"),
-    # k = ceil(B*C*(1 - clean_rate)); the last case is exactly 1, not 2 from float noise
-    [(1, 0.1, 0), (2, 0.1, 2), (3, 0.1, 4), (2, 0.05, 1)],
+    # k = ceil(B*C*(1 - clean_rate)); (2, 0.05): exactly 1, not 2 from float noise;
+    # (2, 0.02): 0.4 of an entry still rejects one
+    [(1, 0.1, 0), (2, 0.1, 2), (3, 0.1, 4), (2, 0.05, 1), (2, 0.02, 1)],
 )
 def test_ll_r_rejects_exactly_the_largest_unknowns(epoch: int, delta_rel: float, rejected: int):
     loss = build("ll_r", delta_rel=delta_rel)
@@ -232,6 +233,10 @@ def test_ll_ct_flips_the_largest_unknowns_for_the_step() -> None:
         nl(P[i][j]) if OBSERVED[i][j] or (i, j) in flipped else nl(1 - P[i][j]) for i, j in ENTRIES
     ) / (B * C)
     assert value.item() == pytest.approx(expected, rel=1e-9)
+
+
+def test_ll_cp_flips_at_least_one_entry_per_step() -> None:
+    assert build("ll_cp", num_samples=N, num_classes=C, delta_rel=0.02).num_modified(20, 2) == 1
 
 
 def test_ll_cp_flips_permanently() -> None:
@@ -400,3 +405,10 @@ def test_apl_relabels_once_per_epoch() -> None:
     assert int(loss.soft.sum()) == after_one_round > 0
     run_apl_epoch(loss, 3, logits, observed)
     assert int(loss.soft.sum()) > after_one_round
+
+
+def test_a_printed_loss_shows_its_hyper_parameters() -> None:
+    assert repr(build("em_apl", num_samples=4, num_classes=2, beta=0.5)) == (
+        "EntropyMaximisationAPL(alpha=0.1, beta=0.5, warmup_epochs=5, neg_proportion=0.9, "
+        "num_epochs=10)"
+    )

@@ -509,7 +509,7 @@ class LargeLossPermanentCorrection(LargeLoss):
         return math.ceil(round(batch_entries * self.delta_rel, 6))
 
     def loss_matrix(self, p: Tensor, z: Tensor, index: Tensor | None, epoch: int | None) -> Tensor:
-        z = torch.maximum(z, self.flipped[index].to(z.dtype))
+        z = torch.where(self.flipped[index], 1.0, z)  # flipped for good: now positives
         chosen = self.chosen_unknowns(p, z, epoch)
         with torch.no_grad():
             self.flipped[index] |= chosen
