@@ -226,6 +226,12 @@ def test_ll_r_rejects_exactly_the_largest_unknowns(epoch: int, delta_rel: float,
     assert value.item() == pytest.approx(expected, rel=1e-9)
 
 
+def test_ll_r_never_rejects_an_observed_positive() -> None:
+    value, _ = call(build("ll_r", delta_rel=0.1), epoch=11)  # clean rate 0: every unknown goes
+    expected = sum(nl(P[i][j]) for i, j in ENTRIES if OBSERVED[i][j]) / (B * C)
+    assert value.item() == pytest.approx(expected, rel=1e-9)
+
+
 def test_ll_ct_flips_the_largest_unknowns_for_the_step() -> None:
     value, _ = call(build("ll_ct", delta_rel=0.1), epoch=3)
     flipped = {(i, j) for _, i, j in unknown_losses()[:4]}
