@@ -418,3 +418,13 @@ def test_a_printed_loss_shows_its_hyper_parameters() -> None:
         "EntropyMaximisationAPL(alpha=0.1, beta=0.5, warmup_epochs=5, neg_proportion=0.9, "
         "num_epochs=10)"
     )
+
+
+def test_apl_needs_more_epochs_than_its_warm_up() -> None:
+    with pytest.raises(ValueError) as error:
+        build("em_apl", num_samples=4, num_classes=2, warmup_epochs=5, num_epochs=5)
+    assert str(error.value) == (
+        "Loss 'em_apl': hyper-parameter num_epochs=5 must be an integer > warmup_epochs=5; "
+        "its hyper-parameters are: ['alpha', 'beta', 'neg_proportion', 'num_epochs', "
+        "'warmup_epochs']"
+    )

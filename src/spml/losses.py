@@ -49,6 +49,11 @@ def smoothed_bce(p: Tensor, target: Tensor, eps: float) -> Tensor:
     return (1.0 - eps) * bce(p, target) + eps * bce(p, 1.0 - target)
 
 
+def entropy_maximisation(p: Tensor, z: Tensor, alpha: float) -> Tensor:
+    """Observed positives fitted; unknowns pushed towards maximal entropy H(p) = BCE(p, p)."""
+    return torch.where(z > 0.5, neg_log(p), -alpha * bce(p, p))
+
+
 def expected_positive_regulariser(p: Tensor, expected_positives: float) -> Tensor:
     """(mean over batch of sum_c p - k)^2 / C^2: keeps the predicted label count near k."""
     return (p.sum(1).mean(0) - expected_positives) ** 2 / p.shape[1] ** 2
@@ -350,8 +355,7 @@ class EntropyMaximisation(SPMLLoss):
     alpha = HParam(0.1, ">= 0", lambda v: v >= 0)
 
     def loss_matrix(self, p: Tensor, z: Tensor, index: Tensor | None, epoch: int | None) -> Tensor:
-        entropy = bce(p, p)
-        return torch.where(z > 0.5, neg_log(p), -self.alpha * entropy)
+        return entropy_maximisation(p, z, self.alpha)
 
 
 @register("em_apl")
@@ -429,9 +433,9 @@ class EntropyMaximisationAPL(EntropyMaximisation):
         self.soft |= chosen
 
     def loss_matrix(self, p: Tensor, z: Tensor, index: Tensor | None, epoch: int | None) -> Tensor:
-        em = super().loss_matrix(p, z, index, epoch)
-        t = self.soft_target[index].to(p.dtype)
-        return torch.where(self.soft[index] & (z < 0.5), self.beta * bce(p, t), em)
+        em = entropy_maximisation(p, z, self.alpha)
+        # Soft negatives are drawn from unknowns only, so they never cover an observed positive.
+        return torch.where(self.soft[index], self.beta * bce(p, self.soft_target[index]), em)
 
 
 class LargeLoss(SPMLLoss):
@@ -467,9 +471,8 @@ class LargeLoss(SPMLLoss):
         unknown = z < 0.5
         k = min(self.num_modified(z.numel(), epoch) if epoch > 1 else 0, int(unknown.sum()))
         chosen = torch.zeros_like(unknown)
-        if k > 0:
-            ranked = torch.where(unknown, bce(p, z).detach(), -torch.inf).flatten()
-            chosen.view(-1)[torch.topk(ranked, k).indices] = True
+        ranked = torch.where(unknown, bce(p, z).detach(), -torch.inf).flatten()
+        chosen.view(-1)[torch.topk(ranked, k).indices] = True  # k = 0: nothing
         return chosen
 
     def modified_loss(self, p: Tensor, z: Tensor, chosen: Tensor) -> Tensor:
