@@ -56,7 +56,7 @@ def entropy_maximisation(p: Tensor, z: Tensor, alpha: float) -> Tensor:
 
 def expected_positive_regulariser(p: Tensor, expected_positives: float) -> Tensor:
     """(mean over batch of sum_c p - k)^2 / C^2: keeps the predicted label count near k."""
-    return (p.sum(1).mean(0) - expected_positives) ** 2 / p.shape[1] ** 2
+    return (p.sum(1).mean() - expected_positives) ** 2 / p.shape[1] ** 2
 
 
 def register(name: str) -> Callable[[type[SPMLLoss]], type[SPMLLoss]]:
