@@ -428,3 +428,21 @@ def test_apl_needs_more_epochs_than_its_warm_up() -> None:
         "its hyper-parameters are: ['alpha', 'beta', 'neg_proportion', 'num_epochs', "
         "'warmup_epochs']"
     )
+
+
+def test_labels_of_another_shape_are_named() -> None:
+    logits = torch.zeros(4, 5)
+    for observed in (torch.zeros(4, 4), torch.zeros(5, 5)):
+        with pytest.raises(ValueError) as error:
+            build("an")(logits, observed)
+        assert str(error.value) == (
+            "Loss 'an' needs B x C logits and observed labels of the same shape, "
+            f"got (4, 5) and {tuple(observed.shape)}"
+        )
+
+
+@pytest.mark.parametrize("dtype", [torch.bool, torch.uint8])
+def test_boolean_and_integer_labels_give_the_float_labels_value(dtype) -> None:
+    logits = torch.tensor(LOGITS, dtype=torch.float64)
+    value = build("an_ls")(logits, torch.tensor(OBSERVED).to(dtype))
+    assert value.item() == pytest.approx(expected_ls(OBSERVED), rel=1e-9)
