@@ -250,7 +250,9 @@ def test_split_train_val_coco_sizes_and_reference_permutation():
     np.testing.assert_array_equal(val, np.sort(permutation[-16416:]))
 
 
-@pytest.mark.parametrize(("n", "val_frac", "sizes"), [(10, 0.1, (9, 1)), (10, 0.9, (1, 9))])
+@pytest.mark.parametrize(
+    ("n", "val_frac", "sizes"), [(10, 0.1, (9, 1)), (10, 0.9, (1, 9)), (2, 0.5, (1, 1))]
+)
 def test_split_train_val_one_row_is_enough_on_either_side(n, val_frac, sizes):
     train, val = split_train_val(n, val_frac)
     assert (len(train), len(val)) == sizes
