@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
-from spml.registry import Registry
+from spml.registry import Registry, did_you_mean
 
 LOG_EPSILON = 1e-5
 DATA_FACTS = ("num_samples", "num_classes")
@@ -89,7 +89,7 @@ def build(
         allowed = sorted(cls.hparams) if cls.hparams else "none"
         raise ValueError(
             f"Loss '{name}' has no hyper-parameter {', '.join(map(repr, foreign))}; "
-            f"its hyper-parameters are: {allowed}"
+            f"{did_you_mean(foreign[0], cls.hparams)}its hyper-parameters are: {allowed}"
         )
     facts = {}
     for fact, value in (("num_samples", num_samples), ("num_classes", num_classes)):

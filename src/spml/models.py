@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from spml.registry import Registry
+from spml.registry import Registry, did_you_mean
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,24 @@ def build_from_config(config: Mapping[str, Any], num_classes: int) -> nn.Module:
         return build_model(str(name), num_classes, **dict(options))
     except TypeError as error:
         raise ValueError(f"Parameter model.options.{name}: {error}") from error
+
+
+def check_options(options: Mapping[str, Any]) -> None:
+    """Every `model.options` entry, chosen or not, must name a model and only options its
+    builder takes, so a misspelt option kept for later is caught now, not hours later."""
+    for name, given in options.items():
+        if name not in MODELS:
+            raise ValueError(
+                f"Parameter model.options.{name}: no such model; "
+                f"{did_you_mean(name, MODELS.names())}choose one of {MODELS.names()}"
+            )
+        accepted = sorted(inspect.signature(MODELS[name]).parameters.keys() - {"num_classes"})
+        foreign = sorted(set(given or {}) - set(accepted))
+        if foreign:
+            raise ValueError(
+                f"Parameter model.options.{name}: model {name} has no option {foreign[0]!r}; "
+                f"{did_you_mean(foreign[0], accepted)}its options are: {accepted}"
+            )
 
 
 def backbone_from_config(config: Mapping[str, Any]) -> tuple[nn.Module, int]:

@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import difflib
+from collections.abc import Callable, Iterable, Iterator
 from typing import Generic, TypeVar
 
 Entry = TypeVar("Entry")
+
+
+def closest(word: str, choices: Iterable[str]) -> list[str]:
+    """The (up to three) choices closest to a misspelt name, closest first."""
+    return difflib.get_close_matches(word, list(choices), n=3, cutoff=0.6)
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """A "did you mean X? " hint naming the choices closest to a misspelt name ("" if none is)."""
+    close = closest(word, choices)
+    return f"did you mean {' or '.join(close)}? " if close else ""
 
 
 class Registry(Generic[Entry]):
@@ -34,7 +46,10 @@ class Registry(Generic[Entry]):
     def __getitem__(self, name: str) -> Entry:
         if name not in self._entries:
             where = f" (parameter {self.parameter})" if self.parameter else ""
-            raise ValueError(f"Unknown {self.kind} '{name}'{where}; choose one of {self.names()}")
+            raise ValueError(
+                f"Unknown {self.kind} '{name}'{where}; "
+                f"{did_you_mean(str(name), self.names())}choose one of {self.names()}"
+            )
         return self._entries[name]
 
     def __contains__(self, name: object) -> bool:

@@ -21,6 +21,7 @@ from kedro.config import OmegaConfigLoader
 
 from spml import losses, models
 from spml.pseudo import tau_slug, validate_tau
+from spml.registry import did_you_mean
 from spml.train_settings import TrainSettings
 
 
@@ -81,25 +82,35 @@ def design_from_parameters(params: Mapping[str, Any]) -> StudyDesign:
     return StudyDesign(taus, baselines, frozen)
 
 
+def configured_parameters(conf_source: str | Path, env: str | None) -> dict[str, Any]:
+    """The parameters conf/ holds for `env`, without any given at run time."""
+    from kedro.framework.project import settings
+
+    loader = OmegaConfigLoader(conf_source=str(conf_source), env=env, **settings.CONFIG_LOADER_ARGS)
+    return loader["parameters"]
+
+
 def configured_design(project_path: Path | None = None, env: str | None = None) -> StudyDesign:
     """The design conf/ describes, for tools that build the graph without a session."""
     from kedro.framework.project import settings
 
     root = project_path or Path.cwd()
-    loader = OmegaConfigLoader(
-        conf_source=str(root / settings.CONF_SOURCE),
-        env=env or os.environ.get("KEDRO_ENV"),
-        **settings.CONFIG_LOADER_ARGS,
+    return design_from_parameters(
+        configured_parameters(root / settings.CONF_SOURCE, env or os.environ.get("KEDRO_ENV"))
     )
-    return design_from_parameters(loader["parameters"])
+
+
+# Parameters whose keys are options of a loss or model: a runtime key under one of them is
+# checked against what that loss or model accepts (check_losses, models.check_options).
+FREE_FORM = ("teacher.loss_options", "student.loss_options", "baselines.options", "model.options")
 
 
 def check_parameters(params: Mapping[str, Any]) -> None:
     """Everything the study can check before it starts: losses, model, training settings."""
     check_losses(params)
-    models.build_from_config(
-        params.get("model") or {}, num_classes=2
-    )  # names a bad name, option or weights file
+    model = params.get("model") or {}
+    models.check_options(model.get("options") or {})
+    models.build_from_config(model, num_classes=2)  # names a bad name, option or weights file
     TrainSettings.from_config(params.get("training") or {})
     size = params.get("image_size")
     if isinstance(size, bool) or not isinstance(size, int) or size < 16:
@@ -114,15 +125,16 @@ def check_losses(params: Mapping[str, Any]) -> None:
     configured = [
         ("teacher", teacher.get("loss"), teacher.get("loss_options")),
         ("student", student.get("loss"), student.get("loss_options")),
-        *(
+        *(  # options kept for losses not chosen now must fit their loss too
             (f"baselines.options.{loss}", loss, options.get(loss))
-            for loss in baselines.get("losses") or ()
+            for loss in dict.fromkeys([*(baselines.get("losses") or ()), *options])
         ),
     ]
     unknown = sorted(set(options) - set(losses.available_losses()))
-    if unknown:  # options kept for losses not chosen now are fine; a misspelt loss is not
+    if unknown:
         raise ValueError(
             f"Parameter baselines.options names unknown loss(es) {unknown}; "
+            f"{did_you_mean(unknown[0], losses.available_losses())}"
             f"valid: {losses.available_losses()}"
         )
     if teacher.get("loss") in losses.FULL_LABEL_LOSSES:
@@ -135,4 +147,9 @@ def check_losses(params: Mapping[str, Any]) -> None:
         try:
             losses.build(str(name), num_samples=2, num_classes=2, **dict(loss_options or {}))
         except (TypeError, ValueError) as error:
-            raise ValueError(f"Parameter {where}: {error}") from error
+            defaults = (
+                f" (--params {where}.loss_options=null trains {name} with its published defaults)"
+                if where in ("teacher", "student") and loss_options
+                else ""
+            )
+            raise ValueError(f"Parameter {where}: {error}{defaults}") from error
