@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,8 @@ from spml.data import (
     ImageFolder,
     LabelledImages,
     apply_flip,
+    cache_changes,
+    cache_key_path,
     decode_images,
     normalise,
     prefetch,
@@ -182,3 +185,21 @@ def test_a_cache_made_by_another_decoder_is_rebuilt(tmp_path: Path) -> None:
     assert write_image_cache(DecodeJob(ImageFolder(tmp_path), ("0.jpg",), 16, "pil"), cache)
     assert write_image_cache(DecodeJob(ImageFolder(tmp_path), ("0.jpg",), 16, "cpu"), cache)
     assert not write_image_cache(DecodeJob(ImageFolder(tmp_path), ("0.jpg",), 16, "cpu"), cache)
+
+
+def test_a_cache_names_the_files_that_changed_since_it_was_decoded(tmp_path: Path) -> None:
+    for index in range(3):
+        _write(tmp_path, f"{index}.jpg", "RGB", "JPEG")
+    cache = tmp_path / "cache" / "images.npy"
+    write_image_cache(DecodeJob(ImageFolder(tmp_path), ("0.jpg", "1.jpg", "2.jpg"), 16), cache)
+    assert cache_changes(cache, tmp_path, 16) == []
+    assert cache_changes(cache, tmp_path, 32) == ["it holds 16-px images; image_size is 32"]
+    (tmp_path / "0.jpg").unlink()
+    stat = (tmp_path / "2.jpg").stat()
+    os.utime(tmp_path / "2.jpg", ns=(stat.st_atime_ns, stat.st_mtime_ns + 1))  # touched only
+    (problem,) = cache_changes(cache, tmp_path, 16)
+    assert "2 file(s)" in problem and "0.jpg (missing)" in problem and "2.jpg (modified)" in problem
+    assert "1.jpg" not in problem
+    assert "decoded from" in cache_changes(cache, tmp_path / "cache", 16)[0]  # another folder
+    cache_key_path(cache).write_text("0123abcd")  # a key from before names were recorded
+    assert "no readable record" in cache_changes(cache, tmp_path, 16)[0]

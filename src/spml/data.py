@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import functools
-import hashlib
+import json
 import logging
 import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -119,6 +119,49 @@ def decode_jpegs_on(
 
 
 @dataclass(frozen=True)
+class CacheKey:
+    """What an image cache was decoded from: the folder, the size, the decoder, and each file's
+    name, byte size and modification time (read with stat, never decoded again)."""
+
+    root: str
+    size: int
+    device: str
+    files: tuple[tuple[str, int, int], ...]
+
+    def to_json(self) -> str:
+        """The key as stored beside its cache."""
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> CacheKey | None:
+        """The stored key, or None when it is unreadable or from an older version."""
+        try:
+            data = json.loads(text)
+            files = tuple((str(name), int(size), int(mtime)) for name, size, mtime in data["files"])
+            return cls(str(data["root"]), int(data["size"]), str(data["device"]), files)
+        except (ValueError, KeyError, TypeError):
+            return None
+
+    def changed_files(self) -> list[str]:
+        """The files, as named in the key, that are now missing or have another size or mtime."""
+        changed = []
+        for name, size, mtime in self.files:
+            now = _file_stat(Path(self.root) / name)
+            if now != (size, mtime):
+                changed.append(f"{name} ({'missing' if now is None else 'modified'})")
+        return changed
+
+
+def _file_stat(path: Path) -> tuple[int, int] | None:
+    """A file's byte size and modification time in ns, or None when it is not there."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_size, stat.st_mtime_ns
+
+
+@dataclass(frozen=True)
 class DecodeJob:
     """Which images to decode at which size, and where: the identity of an image cache."""
 
@@ -127,16 +170,40 @@ class DecodeJob:
     size: int
     device: str = "pil"  # "pil": PIL on CPU threads; "cpu"/"cuda": torchvision's decoder
 
-    def key(self) -> str:
+    def key(self) -> CacheKey:
         """Changes when the folder, the file list, the size or any file's bytes on disk change."""
-        digest = hashlib.sha256(f"{self.folder.root.resolve()}|{self.size}|{self.device}".encode())
-        for name in self.file_names:
-            try:
-                stat = (self.folder.root / name).stat()
-                digest.update(f"{name}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
-            except OSError:
-                digest.update(f"{name}|missing\n".encode())
-        return digest.hexdigest()
+        files = tuple(
+            (name, *(_file_stat(self.folder.root / name) or (-1, -1))) for name in self.file_names
+        )
+        return CacheKey(str(self.folder.root.resolve()), self.size, self.device, files)
+
+
+def cache_key_path(cache: Path) -> Path:
+    """Where a cache's key is stored: beside it, as `<cache>.key`."""
+    return cache.with_name(cache.name + ".key")
+
+
+def read_cache_key(cache: Path) -> CacheKey | None:
+    """The key a cache was written with, or None when there is none that can be read."""
+    path = cache_key_path(cache)
+    return CacheKey.from_json(path.read_text()) if path.is_file() else None
+
+
+def cache_changes(cache: Path, folder: Path, size: int) -> list[str]:
+    """Why the cache no longer holds `folder`'s images at `size`: empty when it still does."""
+    key = read_cache_key(cache)
+    if key is None:
+        return ["there is no readable record of the files it was decoded from"]
+    if Path(key.root) != folder.resolve():
+        return [f"it was decoded from {key.root}, but this run reads {folder.resolve()}"]
+    problems = [] if key.size == size else [f"it holds {key.size}-px images; image_size is {size}"]
+    changed = key.changed_files()
+    if changed:
+        shown = ", ".join(changed[:10]) + (
+            f" and {len(changed) - 10} more" if len(changed) > 10 else ""
+        )
+        problems.append(f"{len(changed)} file(s) of {key.root} changed since it was made: {shown}")
+    return problems
 
 
 def write_image_cache(job: DecodeJob, path: Path) -> bool:
@@ -145,9 +212,8 @@ def write_image_cache(job: DecodeJob, path: Path) -> bool:
     Returns whether it decoded. The array is written in place of a temporary sibling and
     renamed, so a killed decode never leaves a cache that looks complete.
     """
-    key_file = path.with_name(path.name + ".key")
     key = job.key()
-    if path.is_file() and key_file.is_file() and key_file.read_text() == key:
+    if path.is_file() and read_cache_key(path) == key:
         log.info(
             "Reusing the decoded images in %s (%d images at %d px)",
             path,
@@ -164,8 +230,8 @@ def write_image_cache(job: DecodeJob, path: Path) -> bool:
             decode_jpegs_on(job.device, job.folder, job.file_names, job.size, out)
         out.flush()
         del out
-    with atomic_path(key_file) as temporary:
-        temporary.write_text(key)
+    with atomic_path(cache_key_path(path)) as temporary:
+        temporary.write_text(key.to_json())
     log.info(
         "Decoded %d images from %s at %d px into %s", shape[0], job.folder.root, job.size, path
     )

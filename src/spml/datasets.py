@@ -13,7 +13,7 @@ from kedro.io import AbstractDataset, AbstractVersionedDataset, DatasetError, Ve
 from matplotlib.figure import Figure
 
 from spml.atomic import atomic_path
-from spml.data import DecodeJob, ImageFolder, write_image_cache
+from spml.data import DecodeJob, ImageFolder, cache_changes, write_image_cache
 from spml.protocol import validate_instances
 
 
@@ -72,7 +72,21 @@ class _OneFile(AbstractDataset):
 
 
 class ImageCacheDataset(_OneFile):
-    """Decoded images as a memory-mapped .npy, rebuilt only when the images or size change."""
+    """Decoded images as a memory-mapped .npy, rebuilt only when the images or size change;
+    `source` is the raw folder it is checked against before a pipeline reads it."""
+
+    def __init__(self, filepath: str, source: str | None = None) -> None:
+        super().__init__(filepath)
+        self._source = Path(source) if source else None
+
+    def _describe(self) -> dict[str, Any]:
+        return {"filepath": str(self._filepath), "source": str(self._source)}
+
+    def changes(self, image_size: int) -> list[str]:
+        """Why the cache no longer matches its raw folder at `image_size` (empty: it does)."""
+        if self._source is None:
+            return []
+        return cache_changes(self._filepath, self._source, image_size)
 
     def load(self) -> np.ndarray:
         if not self._filepath.is_file():
