@@ -84,19 +84,24 @@ def test_fewer_than_two_processes_is_not_data_parallel() -> None:
 
 
 def test_a_study_model_trains_on_two_processes_and_reports_every_epoch(tmp_path: Path) -> None:
-    from spml.study import ModelSpec, train_and_test
+    from spml.study import ModelSpec, model_checkpoint, train_and_test
 
     reported = []
+    spec, train, val = ModelSpec("baseline an", "baseline", "an"), _data(32, 0), _data(16, 1)
+    model = {"name": "small_cnn", "options": {"small_cnn": {"width": 4}}}
+    settings = TrainSettings(epochs=2, lr=1e-2, batch_size=16, seed=0, device="cpu", devices=2)
+    checkpoint = model_checkpoint(spec, train, val, model, settings, tmp_path)
     trained = train_and_test(
-        ModelSpec("baseline an", "baseline", "an"),
-        _data(32, 0),
-        _data(16, 1),
+        spec,
+        train,
+        val,
         _data(16, 2),
-        {"name": "small_cnn", "options": {"small_cnn": {"width": 4}}},
-        TrainSettings(epochs=2, lr=1e-2, batch_size=16, seed=0, device="cpu", devices=2),
-        checkpoint_dir=tmp_path,
+        model,
+        settings,
+        checkpoint=checkpoint,
         on_epoch_end=reported.append,
     )
     assert [r.epoch for r in reported] == [1, 2]
     assert 0 <= trained.metrics["test_map"] <= 100
-    assert (tmp_path / "baseline_an.ckpt").is_file()  # written by rank 0
+    assert checkpoint.path.is_file() and checkpoint.path.parent == tmp_path / "baseline_an"
+    assert torch.load(checkpoint.path, weights_only=True)["epoch"] == 2  # written by rank 0

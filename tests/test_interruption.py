@@ -14,7 +14,7 @@ import json, logging, sys
 logging.basicConfig(level=logging.INFO)
 import numpy as np
 from spml.data import LabelledImages
-from spml.study import ModelSpec, train_and_test
+from spml.study import ModelSpec, model_checkpoint, train_and_test
 from spml.train_settings import TrainSettings
 
 def split(n, seed):
@@ -27,11 +27,14 @@ def split(n, seed):
 checkpoints, out, pause = sys.argv[1], sys.argv[2], float(sys.argv[3])
 def slow_down(report):
     import time; time.sleep(pause)
+spec, train, val = ModelSpec("interrupted", "baseline", "bce"), split(96, 0), split(32, 1)
+model = {"name": "small_cnn", "options": {"small_cnn": {"width": 4}}}
+settings = TrainSettings(epochs=4, lr=1e-2, batch_size=16, seed=3, device="cpu")
+checkpoint = None
+if checkpoints:
+    checkpoint = model_checkpoint(spec, train, val, model, settings, checkpoints)
 trained = train_and_test(
-    ModelSpec("interrupted", "baseline", "bce"), split(96, 0), split(32, 1), split(32, 2),
-    {"name": "small_cnn", "options": {"small_cnn": {"width": 4}}},
-    TrainSettings(epochs=4, lr=1e-2, batch_size=16, seed=3, device="cpu"),
-    checkpoint_dir=checkpoints or None, on_epoch_end=slow_down,
+    spec, train, val, split(32, 2), model, settings, checkpoint=checkpoint, on_epoch_end=slow_down
 )
 json.dump({k: trained.metrics[k] for k in ("test_map", "best_epoch", "history")}, open(out, "w"))
 """
@@ -52,7 +55,7 @@ def test_killed_training_resumes_to_the_uninterrupted_result(tmp_path: Path) -> 
     checkpoints = tmp_path / "checkpoints"
     interrupted = _start(tmp_path, str(checkpoints), tmp_path / "never.json", pause=30)
     deadline = time.monotonic() + 300
-    while not (checkpoints / "interrupted.ckpt").exists():
+    while not list(checkpoints.glob("interrupted/*.ckpt")):
         assert interrupted.poll() is None, interrupted.stdout.read()
         assert time.monotonic() < deadline, "no checkpoint after epoch 1"
         time.sleep(0.2)

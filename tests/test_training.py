@@ -98,7 +98,7 @@ def test_validation_map_is_measured_without_flips() -> None:
 
 
 def test_interrupted_training_resumes_to_the_same_weights(tmp_path: Path) -> None:
-    checkpoint = tmp_path / "model.ckpt"
+    checkpoint = tmp_path / "model"
     with pytest.raises(KeyboardInterrupt):
         _train(checkpoint, stop_after=2)
     resumed_model, resumed = _train(checkpoint)
@@ -114,7 +114,7 @@ def test_interrupted_training_resumes_to_the_same_weights(tmp_path: Path) -> Non
 
 
 def test_a_checkpoint_is_reused_only_for_the_same_inputs(tmp_path: Path) -> None:
-    checkpoint = tmp_path / "model.ckpt"
+    checkpoint = tmp_path / "model"
     _, first = _train(checkpoint, seed=7)
     _, reused = _train(checkpoint, seed=8)  # same fingerprint: the finished training is kept
     assert reused.history == first.history
@@ -207,7 +207,7 @@ def test_a_loss_that_turns_nan_keeps_the_last_good_checkpoint(tmp_path: Path) ->
             value = torch.nn.functional.binary_cross_entropy_with_logits(logits, targets)
             return value * float("nan") if epoch == 2 else value
 
-    checkpoint = tmp_path / "model.ckpt"
+    checkpoint = tmp_path / "model"
     with pytest.raises(FloatingPointError, match=r"epoch 2, step 1"):
         fit(
             models.build_model("small_cnn", 3, width=4),
@@ -217,7 +217,7 @@ def test_a_loss_that_turns_nan_keeps_the_last_good_checkpoint(tmp_path: Path) ->
             SETTINGS,
             checkpoint=Checkpoint(checkpoint, "x") if checkpoint else None,
         )
-    saved = torch.load(checkpoint, weights_only=True)
+    saved = torch.load(Checkpoint(checkpoint, "x").path, weights_only=True)
     assert saved["epoch"] == 1
     assert all(
         torch.isfinite(value).all()

@@ -20,7 +20,7 @@ from spml.data import LabelledImages
 from spml.distributed import fit_data_parallel
 from spml.inference import evaluate
 from spml.train_settings import TrainSettings
-from spml.training import EpochReport, fit
+from spml.training import EpochReport, FitResult, fit
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +80,37 @@ def build_model_and_loss(
     return models.build_from_config(model_config, num_classes), loss_fn
 
 
+def _model_config(train: LabelledImages, model_config: Mapping[str, Any]) -> dict[str, Any]:
+    """The configured model, or in frozen-backbone mode a linear head over the cached features."""
+    if train.is_image:
+        return dict(model_config)
+    return models.head_config(int(train.images.shape[1]))
+
+
+def model_checkpoint(
+    spec: ModelSpec,
+    train: LabelledImages,
+    val: LabelledImages,
+    model_config: Mapping[str, Any],
+    settings: TrainSettings,
+    folder: str | Path,
+) -> Checkpoint:
+    """This model's checkpoint for exactly these inputs and parameters, under `folder`."""
+    fingerprint = _fingerprint(
+        asdict(spec),
+        _model_config(train, model_config),
+        asdict(settings),
+        arrays=(train.targets, val.targets, _image_sample(train), _image_sample(val)),
+    )
+    return Checkpoint(Path(folder) / spec.slug, fingerprint)
+
+
+def checkpoint_history(checkpoint: Checkpoint, label: str) -> list[EpochReport]:
+    """The epochs a checkpoint has already trained (none when there is no readable one)."""
+    payload = checkpoint.load(label)
+    return [] if payload is None else FitResult.from_state(payload["progress"]).history
+
+
 def train_and_test(
     spec: ModelSpec,
     train: LabelledImages,
@@ -88,12 +119,10 @@ def train_and_test(
     model_config: Mapping[str, Any],
     settings: TrainSettings,
     *,
-    checkpoint_dir: str | Path | None = None,
+    checkpoint: Checkpoint | None = None,
     on_epoch_end: Callable[[EpochReport], None] | None = None,
 ) -> TrainedModel:
     """Train one model, select its epoch on clean validation mAP and measure test mAP."""
-    if not train.is_image:  # frozen-backbone mode: a linear head over the cached features
-        model_config = models.head_config(int(train.images.shape[1]))
     options = dict(spec.loss_options)
     if "num_epochs" in losses.default_hparams(spec.loss):  # schedules span the actual training
         options.setdefault("num_epochs", settings.epochs)
@@ -101,27 +130,18 @@ def train_and_test(
         build_model_and_loss,
         spec,
         options,
-        dict(model_config),
+        _model_config(train, model_config),
         len(train),
         train.num_classes,
         settings.seed,
     )
-    fingerprint = _fingerprint(
-        asdict(spec),
-        dict(model_config),
-        asdict(settings),
-        arrays=(train.targets, val.targets, _image_sample(train), _image_sample(val)),
-    )
-    checkpoint = (
-        Checkpoint(Path(checkpoint_dir) / f"{spec.slug}.ckpt", fingerprint)
-        if checkpoint_dir
-        else None
-    )
     if settings.devices > 1:
+        # Read here first, so an unreadable file is set aside once, not by every process.
+        done = len(checkpoint_history(checkpoint, spec.name)) if checkpoint else 0
         result = fit_data_parallel(
             build, train, val, settings, settings.devices, label=spec.name, checkpoint=checkpoint
         )
-        for report in result.history if on_epoch_end else ():
+        for report in result.history[done:] if on_epoch_end else ():
             on_epoch_end(report)  # DDP processes cannot reach the tracking run: report afterwards
         model, _ = build()
         model.load_state_dict(result.best_state)

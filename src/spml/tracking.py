@@ -1,20 +1,32 @@
-"""One MLflow run per trained model, with the same names everywhere so runs line up."""
+"""One MLflow run per trained model, with the same names everywhere so runs line up; a
+resumed training continues its run, and runs left RUNNING by killed processes are ended."""
 
 from __future__ import annotations
 
 import contextlib
+import logging
+import os
+import socket
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 import mlflow
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
 
 from spml.study import ModelSpec
 from spml.training import EpochReport
 
+log = logging.getLogger(__name__)
+
 # Where a model's metrics record the MLflow run that trained it.
 RUN_ID_KEY = "mlflow_run_id"
+
+# Tags naming the host and process of a run (see end_abandoned_runs).
+HOST_TAG = "spml_host"
+PID_TAG = "spml_pid"
 
 
 def check_reachable(uri: str, timeout: float = 5.0) -> None:
@@ -52,12 +64,81 @@ def run_params(
 
 
 @contextlib.contextmanager
-def model_run(name: str, params: Mapping[str, Any]) -> Iterator[str]:
-    """A run for one model, nested under the study's run when kedro-mlflow opened one;
-    yields its run id."""
-    with mlflow.start_run(run_name=name, nested=mlflow.active_run() is not None) as run:
-        mlflow.log_params(dict(params))
+def model_run(
+    name: str, params: Mapping[str, Any], resume_run_id: str | None = None
+) -> Iterator[str]:
+    """The run of one model, nested under the study's run when kedro-mlflow opened one: the
+    run `resume_run_id` when it can still be continued (a resumed training keeps one run and
+    one curve), else a new run; yields its run id."""
+    with _start_or_resume(name, resume_run_id) as run:
+        logged = run.data.params  # a continued run keeps the params it logged first
+        mlflow.log_params({key: value for key, value in params.items() if key not in logged})
         yield run.info.run_id
+
+
+def _start_or_resume(name: str, resume_run_id: str | None) -> mlflow.ActiveRun:
+    """Continue `resume_run_id`, or start a run named `name` when there is none to continue."""
+    nested = mlflow.active_run() is not None
+    if resume_run_id:
+        try:
+            run = mlflow.start_run(run_id=resume_run_id, nested=nested, tags=_process_tags())
+        except MlflowException as error:
+            log.warning(
+                "%s: MLflow run %s cannot be continued (%s); the training goes on in a new run",
+                name,
+                resume_run_id,
+                error.message,
+            )
+        else:
+            log.info("%s: continuing MLflow run %s", name, resume_run_id)
+            return run
+    return mlflow.start_run(run_name=name, nested=nested, tags=_process_tags())
+
+
+def _process_tags() -> dict[str, str]:
+    """Which process on which host runs a run, so a later `kedro run` can tell a run that is
+    still going from one left RUNNING by a killed process."""
+    return {HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())}
+
+
+def claim_active_run() -> None:
+    """Tag the run kedro-mlflow opened for the study with this process."""
+    if mlflow.active_run() is not None:
+        mlflow.set_tags(_process_tags())
+
+
+def end_abandoned_runs(uri: str, experiment_name: str) -> None:
+    """Mark KILLED every run this host left RUNNING in a process that no longer exists."""
+    client = MlflowClient(tracking_uri=uri)
+    experiment = client.get_experiment_by_name(experiment_name)
+    if experiment is None:
+        return
+    here = f"tags.{HOST_TAG} = '{socket.gethostname()}'"
+    runs = client.search_runs(
+        [experiment.experiment_id], filter_string=f"attributes.status = 'RUNNING' and {here}"
+    )
+    for run in runs:
+        pid = int(run.data.tags.get(PID_TAG, "0"))
+        if pid and not _process_exists(pid):
+            client.set_terminated(run.info.run_id, "KILLED")
+            log.warning(
+                "MLflow run %s (%s) was left RUNNING by process %d, which no longer exists: "
+                "marked KILLED",
+                run.info.run_id,
+                run.info.run_name,
+                pid,
+            )
+
+
+def _process_exists(pid: int) -> bool:
+    """Whether a process with this id runs on this host (signal 0 checks without sending)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def tag_model_version(outputs: Mapping[str, Any], version: str) -> None:
@@ -77,6 +158,15 @@ def log_epoch(report: EpochReport) -> None:
         },
         step=report.epoch,
     )
+
+
+def log_missing_epochs(run_id: str, reports: list[EpochReport]) -> None:
+    """Record the trained epochs a run lacks: its process was killed between saving an epoch
+    and logging it, or the training goes on in a new run."""
+    logged = {metric.step for metric in MlflowClient().get_metric_history(run_id, "val_map")}
+    for report in reports:
+        if report.epoch not in logged:
+            log_epoch(report)
 
 
 def log_final(metrics: Mapping[str, Any]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping
 from functools import partial, update_wrapper
 from typing import Any
@@ -12,7 +13,7 @@ import torch
 
 from spml import tracking
 from spml.data import LabelledImages
-from spml.study import ModelSpec, train_and_test
+from spml.study import ModelSpec, checkpoint_history, model_checkpoint, train_and_test
 from spml.tables import label_matrix, rows_of_split, training_rows
 from spml.train_settings import TrainSettings
 
@@ -49,21 +50,29 @@ def train_model(
     test = LabelledImages.from_arrays(test_images, label_matrix(test_labels))
     settings = TrainSettings.from_config(training)
     params = tracking.run_params(spec, training, model, data_root)
-    with tracking.model_run(spec.name, params) as run_id:
-        if extra_metrics:
-            tracking.log_final(extra_metrics)
-        trained = train_and_test(
-            spec,
-            train,
-            val,
-            test,
-            model,
-            settings,
-            checkpoint_dir=checkpoints,
-            on_epoch_end=tracking.log_epoch,
-        )
-        tracking.log_final(
-            {key: trained.metrics[key] for key in ("test_map", "best_val_map", "best_epoch")}
-        )
+    checkpoint = (
+        model_checkpoint(spec, train, val, model, settings, checkpoints) if checkpoints else None
+    )
+    with checkpoint.locked(spec.name) if checkpoint else contextlib.nullcontext():
+        resume = checkpoint.run_to_continue(settings.epochs, spec.name) if checkpoint else None
+        with tracking.model_run(spec.name, params, resume) as run_id:
+            if checkpoint:
+                checkpoint.run_id = run_id
+                tracking.log_missing_epochs(run_id, checkpoint_history(checkpoint, spec.name))
+            if extra_metrics:
+                tracking.log_final(extra_metrics)
+            trained = train_and_test(
+                spec,
+                train,
+                val,
+                test,
+                model,
+                settings,
+                checkpoint=checkpoint,
+                on_epoch_end=tracking.log_epoch,
+            )
+            tracking.log_final(
+                {key: trained.metrics[key] for key in ("test_map", "best_val_map", "best_epoch")}
+            )
     metrics = {**trained.metrics, **(extra_metrics or {}), tracking.RUN_ID_KEY: run_id}
     return trained.state, metrics
