@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from pathlib import Path
@@ -27,15 +28,32 @@ class StudyDesignHooks:
     @hook_impl(tryfirst=True)  # before kedro-mlflow contacts the tracking server
     def after_context_created(self, context: Any) -> None:
         from spml import tracking
+        from spml.param_keys import check_runtime_keys
         from spml.pipeline_registry import register_study
-        from spml.pipelines.design import check_parameters, design_from_parameters
+        from spml.pipelines.design import (
+            FREE_FORM,
+            check_parameters,
+            configured_parameters,
+            design_from_parameters,
+        )
 
+        loader = context.config_loader
+        configured = configured_parameters(loader.conf_source, context.env)
+        check_runtime_keys(loader.runtime_params or {}, configured, FREE_FORM)
         params = context.params
         check_parameters(params)
         register_study(design_from_parameters(params))
-        tracking.check_reachable(
-            str(context.config_loader["mlflow"]["server"]["mlflow_tracking_uri"])
-        )
+        mlflow_config = loader["mlflow"]
+        uri = str(mlflow_config["server"]["mlflow_tracking_uri"])
+        tracking.check_reachable(uri)
+        tracking.end_abandoned_runs(uri, str(mlflow_config["tracking"]["experiment"]["name"]))
+
+    @hook_impl
+    def before_pipeline_run(self) -> None:
+        """kedro-mlflow has opened the study's run: mark it as this process's (see tracking)."""
+        from spml import tracking
+
+        tracking.claim_active_run()
 
     @hook_impl
     def after_node_run(self, outputs: dict[str, Any], run_id: str) -> None:
@@ -77,7 +95,8 @@ class StageTimingHooks:
 
 
 class StudyInputsHooks:
-    """Before any node runs: generate the demo if it is due, then insist every input exists."""
+    """Before any node runs: generate the demo if it is due, then insist every input exists
+    and every image cache still matches the raw files it was decoded from."""
 
     def __init__(self) -> None:
         self._params: dict[str, Any] = {}
@@ -86,7 +105,7 @@ class StudyInputsHooks:
     def after_context_created(self, context: Any) -> None:
         self._params = dict(context.params)
 
-    @hook_impl
+    @hook_impl(tryfirst=True)  # before kedro-mlflow opens a run for a study that cannot start
     def before_pipeline_run(
         self, run_params: dict[str, Any], pipeline: Pipeline, catalog: DataCatalog
     ) -> None:
@@ -98,7 +117,8 @@ class StudyInputsHooks:
             if not name.startswith("params:") and name != "parameters" and not catalog.exists(name)
         ]
         if missing:
-            raise MissingInputsError(missing, catalog)
+            raise MissingInputsError(self._producing_commands(missing, run_params), catalog)
+        self._check_image_caches(pipeline, catalog, run_params)
 
     def _generate_demo_if_due(self) -> None:
         """The demo is made on first use, only at its own root, never over a user's data."""
@@ -116,25 +136,112 @@ class StudyInputsHooks:
         }
         ensure_demo_coco(demo["root"], **options)
 
+    def _producing_commands(
+        self, names: list[str], run_params: dict[str, Any]
+    ) -> dict[str, str | None]:
+        """For each dataset, the command whose pipeline makes it (a threshold's: that tau
+        only), or None for raw data no pipeline makes."""
+        from spml.pipeline_registry import PIPELINES, register_pipelines
+        from spml.pipelines.design import design_from_parameters
+        from spml.pseudo import tau_slug
+
+        design = design_from_parameters(self._params)
+        registered = register_pipelines(design)
+        commands: dict[str, str | None] = {}
+        for name in names:
+            makers = [p for p in PIPELINES if name in registered[p].all_outputs()]
+            taus = [{"tau": tau} for tau in design.taus if name.endswith(tau_slug(tau))]
+            commands[name] = run_command(makers[0], run_params, *taus) if makers else None
+        return commands
+
+    def _check_image_caches(
+        self, pipeline: Pipeline, catalog: DataCatalog, run_params: dict[str, Any]
+    ) -> None:
+        """Stop when a cache the pipeline reads (directly or through its frozen features) no
+        longer matches its raw folder: names, sizes and mtimes, no decoding."""
+        from spml.datasets import ImageCacheDataset
+
+        caches = sorted({IMAGE_CACHES[name] for name in pipeline.inputs() & IMAGE_CACHES.keys()})
+        stale = {}
+        for name in caches:
+            dataset = catalog.get(name)
+            if isinstance(dataset, ImageCacheDataset):
+                problems = dataset.changes(int(self._params["image_size"]))
+                if problems:
+                    stale[f"{name} ({_where(name, catalog)})"] = problems
+        if stale:
+            raise StaleImageCacheError(stale, run_command("data_engineering", run_params))
+
+
+# The image caches, and what a pipeline may read instead of them (frozen-backbone features).
+IMAGE_CACHES = {
+    "train_images": "train_images",
+    "test_images": "test_images",
+    "train_features": "train_images",
+    "test_features": "test_images",
+}
+
+
+def run_command(pipeline: str, run_params: dict[str, Any], *params: dict[str, Any]) -> str:
+    """`kedro run --pipeline NAME` with this session's environment and runtime parameters,
+    its thresholds (tau, taus) replaced by `params`."""
+    from spml.param_keys import flatten
+
+    words = ["kedro run", f"--pipeline {pipeline}"]
+    if run_params.get("env"):
+        words.append(f"--env {run_params['env']}")
+    given = {
+        key: value
+        for key, value in flatten(run_params.get("runtime_params") or {}).items()
+        if key.split(".")[0] not in ("tau", "taus")
+    }
+    for extra in params:
+        given.update(extra)
+    if given:
+        words.append("--params " + ",".join(f"{k}={_cli_value(v)}" for k, v in given.items()))
+    return " ".join(words)
+
+
+def _cli_value(value: Any) -> str:
+    """A parameter value as `--params` reads it back."""
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(map(_cli_value, value)) + "]"
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    return str(value)
+
 
 class MissingInputsError(RuntimeError):
-    """Names each missing dataset and where it would come from, before any training starts."""
+    """Names each missing dataset and the command that makes it, before any training starts."""
 
-    def __init__(self, missing: list[str], catalog: DataCatalog) -> None:
-        lines = [f"  - {name}: {_where(name, catalog)}" for name in missing]
+    def __init__(self, commands: dict[str, str | None], catalog: DataCatalog) -> None:
+        lines = [
+            f"  - {name}: {_where(name, catalog)}" + (f", made by `{command}`" if command else "")
+            for name, command in commands.items()
+        ]
         advice = []
-        if set(missing) & set(RAW_INPUTS):  # no pipeline makes these: the user provides them
+        if set(commands) & set(RAW_INPUTS):  # no pipeline makes these: the user provides them
             advice.append(
                 "The data set is not where data_root points: put annotations/, train2014/ and "
                 "val2014/ there, or pass --params data_root=PATH (README, 'Real MS-COCO 2014')."
             )
-        if set(missing) - set(RAW_INPUTS):
-            advice.append(
-                "Run the pipelines that produce them first (e.g. `kedro run` for the whole "
-                "study, or `kedro run --pipeline teacher`)."
-            )
+        if any(commands.values()):
+            advice.append("Run those commands first, or `kedro run` for the whole study.")
         super().__init__(
             "These inputs of the requested pipeline do not exist yet:\n" + "\n".join(lines + advice)
+        )
+
+
+class StaleImageCacheError(RuntimeError):
+    """Names each image cache that no longer matches its raw files, and the command that
+    rebuilds it, before a model trains on pixels that are not on disk any more."""
+
+    def __init__(self, stale: dict[str, list[str]], command: str) -> None:
+        lines = [f"  - {name}: {'; '.join(problems)}" for name, problems in stale.items()]
+        super().__init__(
+            "The decoded image cache is out of date with the raw images:\n"
+            + "\n".join(lines)
+            + f"\nRebuild it with `{command}` (restore or re-annotate any missing image first)."
         )
 
 
