@@ -14,7 +14,7 @@ from spml.train_settings import TrainSettings
 from spml.training import FitResult, fit
 from tests.images import colour_coded_images
 
-SETTINGS = TrainSettings(epochs=3, lr=1e-2, batch_size=16, seed=7, device="cpu")
+SETTINGS = TrainSettings(epochs=2, lr=1e-2, batch_size=16, seed=7, device="cpu")
 
 
 def _fit(checkpoint: Checkpoint | None, epochs_seen: list[int] | None = None) -> FitResult:
@@ -49,10 +49,15 @@ def test_only_the_most_recent_settings_keep_their_checkpoints(tmp_path: Path) ->
     assert (tmp_path / "0123456789abcdef.ckpt.unreadable-20260101-000000").exists()
 
 
+@pytest.fixture(scope="module")
+def straight() -> FitResult:
+    """The same training without a checkpoint, for the resumed ones to match."""
+    return _fit(None)
+
+
 def test_a_torn_last_epoch_is_set_aside_and_training_resumes_from_the_one_before(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, straight: FitResult
 ) -> None:
-    straight = _fit(None)
     checkpoint = Checkpoint(tmp_path, "inputs")
     _fit(checkpoint)
     torn = checkpoint.path.read_bytes()[:1000]
@@ -60,32 +65,33 @@ def test_a_torn_last_epoch_is_set_aside_and_training_resumes_from_the_one_before
     retrained: list[int] = []
     with caplog.at_level(logging.WARNING):
         resumed = _fit(Checkpoint(tmp_path, "inputs"), retrained)
-    assert retrained == [3]  # epoch 2 came from the previous file
+    assert retrained == [2]  # epoch 1 came from the previous file
     assert [r.val_map for r in resumed.history] == [r.val_map for r in straight.history]
     (aside,) = tmp_path.glob("*.ckpt.unreadable-*")
     assert aside.read_bytes() == torn
     assert str(checkpoint.path) in caplog.text and str(aside) in caplog.text
 
 
-def test_when_no_state_can_be_read_the_model_trains_from_scratch(tmp_path: Path) -> None:
-    straight = _fit(None)
+def test_when_no_state_can_be_read_the_model_trains_from_scratch(
+    tmp_path: Path, straight: FitResult
+) -> None:
     checkpoint = Checkpoint(tmp_path, "inputs")
     _fit(checkpoint)
     checkpoint.path.write_bytes(b"")
     checkpoint.previous.write_bytes(b"not a checkpoint")
     retrained: list[int] = []
     again = _fit(Checkpoint(tmp_path, "inputs"), retrained)
-    assert retrained == [1, 2, 3]
+    assert retrained == [1, 2]
     assert [r.val_map for r in again.history] == [r.val_map for r in straight.history]
     assert len(list(tmp_path.glob("*.unreadable-*"))) == 2
 
 
 def test_an_unfinished_training_names_the_run_to_continue(tmp_path: Path) -> None:
     checkpoint = Checkpoint(tmp_path, "inputs", run_id="run-1")
-    checkpoint.save(_state(), 2, {})
-    assert Checkpoint(tmp_path, "inputs").run_to_continue(3, "model") == "run-1"
-    assert Checkpoint(tmp_path, "inputs").run_to_continue(2, "model") is None  # finished
-    assert Checkpoint(tmp_path, "other inputs").run_to_continue(3, "model") is None
+    checkpoint.save(_state(), 1, {})
+    assert Checkpoint(tmp_path, "inputs").run_to_continue(2, "model") == "run-1"
+    assert Checkpoint(tmp_path, "inputs").run_to_continue(1, "model") is None  # finished
+    assert Checkpoint(tmp_path, "other inputs").run_to_continue(2, "model") is None
 
 
 def _state() -> TrainingState:
