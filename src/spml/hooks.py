@@ -165,10 +165,12 @@ class StudyInputsHooks:
         stale = {}
         for name in caches:
             dataset = catalog.get(name)
-            if isinstance(dataset, ImageCacheDataset):
-                problems = dataset.changes(int(self._params["image_size"]))
-                if problems:
-                    stale[f"{name} ({_where(name, catalog)})"] = problems
+            # Frozen mode may read features whose image cache was deleted to free disk.
+            if not isinstance(dataset, ImageCacheDataset) or not dataset.exists():
+                continue
+            problems = dataset.changes(int(self._params["image_size"]))
+            if problems:
+                stale[f"{name} ({_where(name, catalog)})"] = problems
         if stale:
             raise StaleImageCacheError(stale, run_command("data_engineering", run_params))
 
