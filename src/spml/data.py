@@ -146,16 +146,16 @@ class CacheKey:
         """The files, as named in the key, that are now missing or have another size or mtime."""
         changed = []
         for name, size, mtime in self.files:
-            now = _file_stat(Path(self.root) / name)
+            now = _file_stat(os.path.join(self.root, name))
             if now != (size, mtime):
                 changed.append(f"{name} ({'missing' if now is None else 'modified'})")
         return changed
 
 
-def _file_stat(path: Path) -> tuple[int, int] | None:
+def _file_stat(path: str | Path) -> tuple[int, int] | None:
     """A file's byte size and modification time in ns, or None when it is not there."""
     try:
-        stat = path.stat()
+        stat = os.stat(path)
     except OSError:
         return None
     return stat.st_size, stat.st_mtime_ns
