@@ -33,7 +33,9 @@ def test_the_student_trains_on_the_pseudo_labels_and_selects_on_clean_validation
 ) -> None:
     # Tracking is not under test here (tests/pipelines/test_study.py checks it on a real
     # store); a fresh MLflow database alone would take most of this test's time.
-    monkeypatch.setattr(tracking, "model_run", lambda name, params: nullcontext("run"))
+    monkeypatch.setattr(
+        tracking, "model_run", lambda name, params, resume_run_id=None: nullcontext("run")
+    )
     monkeypatch.setattr(tracking, "log_final", lambda metrics: None)
     monkeypatch.setattr(tracking, "log_epoch", lambda report: None)
     rng = np.random.default_rng(0)
