@@ -317,6 +317,69 @@ def test_apl_value_with_soft_negatives_matches_formula() -> None:
     assert value.item() == pytest.approx(total / (B * C), rel=1e-6)
 
 
+# ---- GR --------------------------------------------------------------------------------------
+
+
+def expected_gr(epoch: int, num_epochs: int, q2: float = 0.01, q3: float = 1.0) -> float:
+    """GR written out: w, b at max(epoch - 1, 0)/T of [0 -> 2], [-2 -> -2]; mu, sigma at
+    epoch/T of [0.5 -> 0.8], [2 -> 0.5]."""
+    w = 0 + (2 - 0) * max(epoch - 1, 0) / num_epochs
+    b = -2 + (-2 - -2) * max(epoch - 1, 0) / num_epochs
+    mu = 0.5 + (0.8 - 0.5) * epoch / num_epochs
+    sigma = 2 + (0.5 - 2) * epoch / num_epochs
+    total = 0.0
+    for i, j in ENTRIES:
+        p = P[i][j]
+        if OBSERVED[i][j]:
+            total += -math.log(p + 1e-7)
+        else:
+            k = 1 / (1 + math.exp(-(w * p + b)))
+            v = math.exp(-0.5 * ((p - mu) / sigma) ** 2)
+            total += v * (k * (1 - p**q2) / q2 + (1 - k) * (1 - (1 - p) ** q3) / q3)
+    return total / (B * C)
+
+
+@pytest.mark.parametrize(("epoch", "num_epochs"), [(1, 10), (4, 10), (8, 8), (3, 5)])
+def test_gr_matches_formula_along_its_schedules(epoch: int, num_epochs: int) -> None:
+    value, _ = call(build("gr", num_epochs=num_epochs), epoch=epoch)
+    assert value.item() == pytest.approx(expected_gr(epoch, num_epochs), rel=1e-9)
+
+
+def test_gr_q2_q3_are_used_and_schedules_hold_past_the_last_epoch() -> None:
+    value, _ = call(build("gr", num_epochs=10, q2=0.5, q3=0.3), epoch=6)
+    assert value.item() == pytest.approx(expected_gr(6, 10, q2=0.5, q3=0.3), rel=1e-9)
+    loss = build("gr", num_epochs=4)
+    assert loss.k_parameters(7) == loss.k_parameters(5) == (2.0, -2.0)
+    assert loss.v_parameters(7) == loss.v_parameters(4) == (0.8, 0.5)
+    assert loss.k_parameters(4) == (1.5, -2.0)  # w and b lag mu and sigma by one epoch
+
+
+def test_gr_weights_k_and_v_take_no_gradient() -> None:
+    """K and V come from the detached p: the gradient of an unknown entry is V times the
+    gradient of its robust terms only."""
+    loss = build("gr", num_epochs=10)
+    x = torch.tensor([[0.7]], dtype=torch.float64, requires_grad=True)
+    loss(x, torch.zeros(1, 1, dtype=torch.float64), epoch=3).backward()
+    p = sig(0.7)
+    w, b = loss.k_parameters(3)
+    mu, sigma = loss.v_parameters(3)
+    k = sig(w * p + b)
+    v = math.exp(-0.5 * ((p - mu) / sigma) ** 2)
+    d_loss_d_p = v * (k * -(p ** (0.01 - 1)) + (1 - k) * 1.0)
+    assert x.grad.item() == pytest.approx(d_loss_d_p * p * (1 - p), rel=1e-9)
+
+
+def test_gr_gradients_stay_finite_at_saturated_float32_logits() -> None:
+    x = torch.tensor([[-120.0, -95.0, 120.0], [40.0, -85.0, 0.0]], requires_grad=True)
+    z = torch.tensor([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0]])
+    for q3 in (1.0, 0.5):
+        x.grad = None
+        value = build("gr", q3=q3)(x, z, epoch=2)
+        value.backward()
+        assert torch.isfinite(value) and torch.isfinite(x.grad).all()
+        assert x.grad[1, 1] < 0  # p = 1e-37: the robust positive term still pulls it up
+
+
 # ---- state -----------------------------------------------------------------------------------
 
 
@@ -366,6 +429,10 @@ def test_foreign_hparam_names_loss_and_valid_hparams() -> None:
         ("em_apl", "num_epochs", 5),
         ("ll_r", "delta_rel", 0.0),
         ("ll_cp", "delta_rel", 2),
+        ("gr", "q2", 0.0),
+        ("gr", "q3", 1.5),
+        ("gr", "sigma_end", 0),
+        ("gr", "num_epochs", 0),
         ("em", "alpha", "0.1"),
     ],
 )

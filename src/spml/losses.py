@@ -519,6 +519,98 @@ class LargeLossPermanentCorrection(LargeLoss):
         return self.modified_loss(p, z, chosen)
 
 
+GR_LOG_EPSILON = 1e-7  # GR's reference takes -log(p + 1e-7) on observed positives, not 1e-5
+
+
+def robust_positive(p: Tensor, q: float) -> Tensor:
+    """(1 - p^q) / q: -log(p) as q -> 0, MAE-like as q -> 1; the unknown-is-positive term.
+
+    p is held at the smallest normal float, so p^(q-1) cannot overflow into an infinite
+    gradient when p underflows to 0 (logits below about -87 in float32)."""
+    return (1.0 - p.clamp_min(torch.finfo(p.dtype).tiny) ** q) / q
+
+
+def robust_negative(p: Tensor, q: float) -> Tensor:
+    """(1 - (1 - p)^q) / q: the unknown-is-negative term, robust_positive of 1 - p."""
+    return robust_positive(1.0 - p, q)
+
+
+def gr_k_weight(p_hat: Tensor, w: float, b: float) -> Tensor:
+    """K = sigmoid(w * p_hat + b): how likely an unknown is positive, given its prediction."""
+    return torch.sigmoid(w * p_hat + b)
+
+
+def gr_v_weight(p_hat: Tensor, mu: float, sigma: float) -> Tensor:
+    """V = exp(-((p_hat - mu) / sigma)^2 / 2): how much an unknown's loss is trusted at all."""
+    return torch.exp(-0.5 * ((p_hat - mu) / sigma) ** 2)
+
+
+def linear_schedule(start: float, end: float, progress: float) -> float:
+    """start + (end - start) * progress: GR moves each weight's parameter linearly."""
+    return start + (end - start) * progress
+
+
+@register("gr")
+class GeneralizedRobust(SPMLLoss):
+    """GR (Chen et al., IJCAI 2024, github.com/yan4xi1/GRLoss): observed positives
+    -log(p + 1e-7); each unknown V * [K * (1 - p^q2)/q2 + (1 - K) * (1 - (1 - p)^q3)/q3],
+    with K = sigmoid(w p^ + b) and V = exp(-((p^ - mu)/sigma)^2 / 2) of the detached p^.
+
+    Schedules follow the reference's train.py with linear_init = 0 (its default): with T =
+    num_epochs and epochs counted from 1, w and b move by max(epoch - 1, 0) / T of the way
+    from start to end, but mu and sigma by epoch / T (the reference's offsets differ, so mu
+    and sigma reach their end values in the last epoch and w and b never quite do). Defaults
+    are the reference's: beta = [w0, wT, b0, bT] = [0, 2, -2, -2], alpha = [mu0, sigma0, muT,
+    sigmaT] = [0.5, 2, 0.8, 0.5], q2 = 0.01, q3 = 1. Unlike the reference, p is held at the
+    smallest normal float inside the powers, so gradients stay finite at saturated logits, and
+    past epoch T (a num_epochs set below training.epochs) every parameter keeps its end value.
+    """
+
+    needs_epoch = True
+    q2 = HParam(0.01, "in (0, 1]", lambda v: 0 < v <= 1)
+    q3 = HParam(1.0, "in (0, 1]", lambda v: 0 < v <= 1)
+    w_start = HParam(0.0)
+    w_end = HParam(2.0)
+    b_start = HParam(-2.0)
+    b_end = HParam(-2.0)
+    mu_start = HParam(0.5)
+    mu_end = HParam(0.8)
+    sigma_start = HParam(2.0, "> 0", lambda v: v > 0)
+    sigma_end = HParam(0.5, "> 0", lambda v: v > 0)
+    num_epochs = HParam(10, "an integer >= 1", lambda v: v >= 1, integer=True)
+
+    def progress(self, epochs_done: int) -> float:
+        """Share of the way from start to end values; held at 1 past T (the reference stops)."""
+        return min(max(epochs_done, 0) / self.num_epochs, 1.0)
+
+    def k_parameters(self, epoch: int) -> tuple[float, float]:
+        """(w, b) at `epoch`: max(epoch - 1, 0) / T of the way, as the reference."""
+        progress = self.progress(epoch - 1)
+        return (
+            linear_schedule(self.w_start, self.w_end, progress),
+            linear_schedule(self.b_start, self.b_end, progress),
+        )
+
+    def v_parameters(self, epoch: int) -> tuple[float, float]:
+        """(mu, sigma) at `epoch`: epoch / T of the way, as the reference."""
+        progress = self.progress(epoch)
+        return (
+            linear_schedule(self.mu_start, self.mu_end, progress),
+            linear_schedule(self.sigma_start, self.sigma_end, progress),
+        )
+
+    def unknown_loss(self, p: Tensor, epoch: int) -> Tensor:
+        """V * [K * robust_positive(p, q2) + (1 - K) * robust_negative(p, q3)] per entry."""
+        p_hat = p.detach()
+        k = gr_k_weight(p_hat, *self.k_parameters(epoch))
+        v = gr_v_weight(p_hat, *self.v_parameters(epoch))
+        return v * (k * robust_positive(p, self.q2) + (1.0 - k) * robust_negative(p, self.q3))
+
+    def loss_matrix(self, p: Tensor, z: Tensor, index: Tensor | None, epoch: int | None) -> Tensor:
+        positive = -torch.log(p + GR_LOG_EPSILON)
+        return torch.where(z > 0.5, positive, self.unknown_loss(p, epoch))
+
+
 FULL_LABEL_LOSSES: frozenset[str] = frozenset(
     name for name, cls in LOSSES.items() if cls.needs_full_labels
 )

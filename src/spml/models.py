@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import math
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,9 @@ log = logging.getLogger(__name__)
 ModelBuilder = Callable[..., nn.Module]
 MODELS: Registry[ModelBuilder] = Registry("model", parameter="model.name")
 register = MODELS.register
+HeadBuilder = Callable[[nn.Module, Mapping[str, Any]], nn.Module]
+HEADS: Registry[HeadBuilder] = Registry("head", parameter="model.head")
+BOOSTLU_ALPHA = 5.0  # Kim et al. (CVPR 2023): the factor on positive class-activation values
 
 
 def available_models() -> list[str]:
@@ -31,7 +35,19 @@ def build_model(name: str, num_classes: int, **options: object) -> nn.Module:
 
 
 def build_from_config(config: Mapping[str, Any], num_classes: int) -> nn.Module:
-    """Build the configured model: `name`, with `options.<name>` as its keyword arguments."""
+    """Build the configured model: `name`, with `options.<name>` as its keyword arguments,
+    under the classifier head `head` (linear by default)."""
+    head = str(config.get("head", "linear"))
+    return HEADS[head](_named_model(config, num_classes), config)
+
+
+def head_in_use(config: Mapping[str, Any]) -> str:
+    """The head the models train with: frozen-backbone mode always trains a linear one."""
+    return "linear" if config.get("frozen_backbone") else str(config.get("head", "linear"))
+
+
+def _named_model(config: Mapping[str, Any], num_classes: int) -> nn.Module:
+    """The model `name` with its own linear classifier, as its builder makes it."""
     name = config.get("name")
     options = (config.get("options") or {}).get(name) or {}
     try:
@@ -60,7 +76,13 @@ def check_options(options: Mapping[str, Any]) -> None:
 
 def backbone_from_config(config: Mapping[str, Any]) -> tuple[nn.Module, int]:
     """The configured model without its classifier, and the width of the features it outputs."""
-    model = build_from_config(config, num_classes=1)
+    if config.get("head", "linear") != "linear":
+        log.warning(
+            "model.head=%s is not used in frozen-backbone mode: a linear head trains on the "
+            "pooled features",
+            config.get("head"),
+        )
+    model = _named_model(config, num_classes=1)
     if hasattr(model, "fc"):
         dim = model.fc.in_features
         model.fc = nn.Identity()
@@ -70,6 +92,77 @@ def backbone_from_config(config: Mapping[str, Any]) -> tuple[nn.Module, int]:
     else:
         raise ValueError(f"Model {config.get('name')!r} has no classifier to strip for features")
     return model, int(dim)
+
+
+def feature_map_and_classifier(model: nn.Module) -> tuple[nn.Module, nn.Linear]:
+    """Split a built model into what yields its last feature map and the linear classifier
+    applied to that map's global average (torchvision ResNets and Sequential CNNs)."""
+    names = [name for name, _ in model.named_children()]
+    if names[-2:] == ["avgpool", "fc"] and isinstance(model.fc, nn.Linear):  # torchvision ResNet
+        return nn.Sequential(*list(model.children())[:-2]), model.fc
+    if (
+        isinstance(model, nn.Sequential)
+        and len(model) > 3
+        and isinstance(model[-3], nn.AdaptiveAvgPool2d)
+        and model[-3].output_size in (1, (1, 1))
+        and isinstance(model[-2], nn.Flatten)
+        and isinstance(model[-1], nn.Linear)
+    ):
+        return model[:-3], model[-1]
+    raise ValueError(
+        f"Parameter model.head: {type(model).__name__} has no globally averaged feature map "
+        "to compute class activation maps from; use model.head: linear"
+    )
+
+
+class BoostLUClassifier(nn.Module):
+    """BoostLU (Kim et al., CVPR 2023, github.com/youngwk/BridgeGapExplanationPAMC): class
+    activation maps from a 1x1 convolution on the last feature map, positive values x alpha,
+    logits = the maps' global average, in training and evaluation as the reference.
+
+    The convolution starts from the model's own linear classifier (the same init distribution
+    as the reference's fresh 1x1 convolution), so with alpha = 1 the logits equal the linear
+    head's on the pooled features: the mean of an affine map is the affine map of the mean.
+    """
+
+    def __init__(self, features: nn.Module, classifier: nn.Linear, alpha: float) -> None:
+        super().__init__()
+        self.features = features
+        self.cam = nn.Conv2d(classifier.in_features, classifier.out_features, kernel_size=1)
+        with torch.no_grad():
+            self.cam.weight.copy_(classifier.weight[:, :, None, None])
+            self.cam.bias.copy_(classifier.bias)
+        self.alpha = alpha
+
+    def class_activation_maps(self, x: torch.Tensor) -> torch.Tensor:
+        """B x C x H x W maps, positive values boosted by alpha."""
+        maps = self.cam(self.features(x))
+        return torch.where(maps > 0, maps * self.alpha, maps)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """B x C logits: the global average of the boosted maps."""
+        return self.class_activation_maps(x).mean(dim=(-2, -1))
+
+    def extra_repr(self) -> str:
+        """Show alpha when the model is printed."""
+        return f"alpha={self.alpha}"
+
+
+@HEADS.register("linear")
+def linear_classifier(model: nn.Module, config: Mapping[str, Any]) -> nn.Module:
+    """The model as built: a linear classifier on globally averaged features."""
+    return model
+
+
+@HEADS.register("boostlu")
+def boostlu_classifier(model: nn.Module, config: Mapping[str, Any]) -> nn.Module:
+    """The model's classifier turned into BoostLU over class activation maps."""
+    alpha = config.get("boostlu_alpha", BOOSTLU_ALPHA)
+    numeric = isinstance(alpha, int | float) and not isinstance(alpha, bool)
+    if not (numeric and math.isfinite(alpha) and alpha > 0):
+        raise ValueError(f"Parameter model.boostlu_alpha must be a number > 0, got {alpha!r}")
+    features, classifier = feature_map_and_classifier(model)
+    return BoostLUClassifier(features, classifier, float(alpha))
 
 
 def head_config(in_features: int) -> dict[str, Any]:

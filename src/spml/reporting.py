@@ -41,6 +41,7 @@ LOSS_LABELS: dict[str, str] = {
     "ll_r": "LL-R",
     "ll_ct": "LL-Ct",
     "ll_cp": "LL-Cp",
+    "gr": "GR",
 }
 
 FIGSIZE = (6.0, 4.0)

@@ -16,6 +16,7 @@ import mlflow
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from spml import models
 from spml.study import ModelSpec
 from spml.training import EpochReport
 
@@ -57,8 +58,11 @@ def run_params(
         "epochs": training["epochs"],
         "model": model["name"],
         "frozen_backbone": bool(model.get("frozen_backbone", False)),
+        "head": models.head_in_use(model),
         "dataset": dataset,
     }
+    if params["head"] == "boostlu":
+        params["boostlu_alpha"] = model.get("boostlu_alpha", models.BOOSTLU_ALPHA)
     params.update({f"loss.{key}": value for key, value in spec.loss_options.items()})
     return params
 
