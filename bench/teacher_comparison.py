@@ -4,18 +4,19 @@
 
 Each (teacher, seed) runs the project's own pipelines in a scratch copy of the project
 (pyproject.toml, conf/ and a snapshot of src/, so editing the worktree meanwhile changes
-nothing) under DIR/<teacher>_seed<S>:
+nothing) under DIR/<teacher>_seed<S>, without baselines:
 
-    EM, the study's teacher, runs the whole default study, baselines included:
-        kedro run --params training.seed=S
-    every other teacher runs the teacher, then the students without baselines:
-        kedro run --pipelines data_engineering,teacher --params TEACHER,HEAD,training.seed=S
-        kedro run --pipelines pseudo_labeling,student,reporting \
-            --params TEACHER,training.seed=S,baselines.losses=[]
+    kedro run --params TEACHER,training.seed=S,baselines.losses=[]
 
-A head option (model.head=boostlu) goes to the teacher's run only, so every student has the
-same linear head. A finished (teacher, seed) keeps its results.csv and is not run again.
-Prints one row per teacher: its test mAP and its best student's (and tau), per seed and the mean.
+A teacher-only option (model.head=boostlu) splits this in two, so every student keeps the
+same linear head:
+
+    kedro run --pipelines data_engineering,teacher --params TEACHER,HEAD,training.seed=S
+    kedro run --pipelines pseudo_labeling,student,reporting \
+        --params TEACHER,training.seed=S,baselines.losses=[]
+
+A finished (teacher, seed) keeps its results.csv and is not run again. Prints one row per
+teacher: its test mAP and its best student's (and that student's tau), per seed and the mean.
 """
 
 from __future__ import annotations
@@ -94,13 +95,20 @@ def run_teacher(teacher: Teacher, seed: int, work: Path) -> pd.DataFrame:
         scratch_project(project)
         log = project / "kedro.log"
         common = ",".join((*teacher.params, f"training.seed={seed}"))
-        if not teacher.params and not teacher.teacher_only:
-            kedro(project, log, "--params", common)
-        else:
+        students = f"{common},baselines.losses=[]"
+        if teacher.teacher_only:
             first = ",".join((common, *teacher.teacher_only))
             kedro(project, log, "--pipelines", "data_engineering,teacher", "--params", first)
-            rest = "pseudo_labeling,student,reporting"
-            kedro(project, log, "--pipelines", rest, "--params", f"{common},baselines.losses=[]")
+            kedro(
+                project,
+                log,
+                "--pipelines",
+                "pseudo_labeling,student,reporting",
+                "--params",
+                students,
+            )
+        else:
+            kedro(project, log, "--params", students)
     return pd.read_csv(results)
 
 

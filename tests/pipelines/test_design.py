@@ -92,6 +92,13 @@ def test_the_shipped_configuration_is_valid(tmp_path: Path, monkeypatch) -> None
     for env in ("local", "all_losses"):
         check_parameters(parameters(env))
         assert design_from_parameters(parameters(env)).taus == (0.55, 0.65, 0.75, 0.85, 0.95)
+    boostlu = parameters("local")
+    assert (boostlu["model"]["head"], boostlu["model"]["boostlu_alpha"]) == ("linear", 5)
+    boostlu["model"]["head"] = "boostlu"
+    check_parameters(boostlu)
+    boostlu["model"]["boostlu_alpha"] = -5  # a bad head option stops the run before training
+    with pytest.raises(ValueError, match="model.boostlu_alpha"):
+        check_parameters(boostlu)
     coco = parameters("coco")
     assert (coco["model"]["name"], coco["image_size"], coco["training"]["lr"]) == (
         "resnet50",

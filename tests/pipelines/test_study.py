@@ -172,3 +172,24 @@ def test_frozen_backbone_mode_trains_linear_heads_on_cached_features(tiny_projec
     assert list(results["name"]) == ["teacher (em)", "baseline an", "student tau=0.3"]
     runs = _model_runs(tiny_project)
     assert set(runs["params.frozen_backbone"]) == {"True"}
+
+
+def test_a_boostlu_gr_teacher_then_linear_students(tiny_project: Path) -> None:
+    """The README's recipe: the teacher alone with BoostLU and GR, the students without."""
+    bootstrap_project(tiny_project)
+    teacher = {"teacher": {"loss": "gr", "loss_options": None}, "baselines": {"losses": []}}
+    boostlu = {**teacher, "model": {"head": "boostlu"}}
+    with KedroSession.create(project_path=tiny_project, runtime_params=boostlu) as session:
+        session.run(pipeline_names=["data_engineering", "teacher"])
+    with KedroSession.create(project_path=tiny_project, runtime_params=teacher) as session:
+        session.run(pipeline_names=["pseudo_labeling", "student", "reporting"])
+    weights = torch.load(
+        next((tiny_project / "data/06_models/teacher.pt").iterdir()) / "teacher.pt"
+    )
+    assert weights["cam.weight"].shape == (24, 64, 1, 1)  # 24 demo classes over 64 maps
+    results = pd.read_csv(tiny_project / "data/08_reporting/results.csv")
+    assert list(results["name"]) == ["teacher (gr)", "student tau=0.3", "student tau=0.5"]
+    runs = _model_runs(tiny_project).set_index("tags.mlflow.runName")
+    assert runs.loc["teacher (gr)", "params.head"] == "boostlu"
+    assert runs.loc["teacher (gr)", "params.boostlu_alpha"] == "5"
+    assert set(runs.loc[["student tau=0.3", "student tau=0.5"], "params.head"]) == {"linear"}
