@@ -21,6 +21,7 @@ MODELS: Registry[ModelBuilder] = Registry("model", parameter="model.name")
 register = MODELS.register
 HeadBuilder = Callable[[nn.Module, Mapping[str, Any]], nn.Module]
 HEADS: Registry[HeadBuilder] = Registry("head", parameter="model.head")
+DEFAULT_HEAD = "linear"
 BOOSTLU_ALPHA = 5.0  # Kim et al. (CVPR 2023): the factor on positive class-activation values
 
 
@@ -37,13 +38,17 @@ def build_model(name: str, num_classes: int, **options: object) -> nn.Module:
 def build_from_config(config: Mapping[str, Any], num_classes: int) -> nn.Module:
     """Build the configured model: `name`, with `options.<name>` as its keyword arguments,
     under the classifier head `head` (linear by default)."""
-    head = str(config.get("head", "linear"))
-    return HEADS[head](_named_model(config, num_classes), config)
+    return HEADS[configured_head(config)](_named_model(config, num_classes), config)
+
+
+def configured_head(config: Mapping[str, Any]) -> str:
+    """The head `model.head` names; a configuration without one (a frozen-mode head) is linear."""
+    return str(config.get("head", DEFAULT_HEAD))
 
 
 def head_in_use(config: Mapping[str, Any]) -> str:
     """The head the models train with: frozen-backbone mode always trains a linear one."""
-    return "linear" if config.get("frozen_backbone") else str(config.get("head", "linear"))
+    return DEFAULT_HEAD if config.get("frozen_backbone") else configured_head(config)
 
 
 def _named_model(config: Mapping[str, Any], num_classes: int) -> nn.Module:
@@ -76,11 +81,11 @@ def check_options(options: Mapping[str, Any]) -> None:
 
 def backbone_from_config(config: Mapping[str, Any]) -> tuple[nn.Module, int]:
     """The configured model without its classifier, and the width of the features it outputs."""
-    if config.get("head", "linear") != "linear":
+    if configured_head(config) != DEFAULT_HEAD:
         log.warning(
             "model.head=%s is not used in frozen-backbone mode: a linear head trains on the "
             "pooled features",
-            config.get("head"),
+            configured_head(config),
         )
     model = _named_model(config, num_classes=1)
     if hasattr(model, "fc"):
@@ -148,7 +153,7 @@ class BoostLUClassifier(nn.Module):
         return f"alpha={self.alpha}"
 
 
-@HEADS.register("linear")
+@HEADS.register(DEFAULT_HEAD)
 def linear_classifier(model: nn.Module, config: Mapping[str, Any]) -> nn.Module:
     """The model as built: a linear classifier on globally averaged features."""
     return model
