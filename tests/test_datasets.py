@@ -128,5 +128,16 @@ def test_coco_files_are_checked_on_load_and_named(tmp_path: Path) -> None:
     missing.write_text(json.dumps({"images": [], "annotations": []}))
     with pytest.raises(Exception, match="categories"):
         CocoInstancesDataset(str(missing)).load()
+    missing.write_text(
+        json.dumps(
+            {
+                "images": [{"id": 3, "file_name": "a.jpg"}, {"id": 20, "file_name": "b.jpg"}],
+                "annotations": [{"id": 1, "image_id": 3, "category_id": 7}],
+                "categories": [{"id": 7, "name": "cat"}],
+            }
+        )
+    )
+    labels = CocoInstancesDataset(str(missing)).load()
+    assert (labels.file_names, labels.matrix.tolist()) == (("b.jpg", "a.jpg"), [[0], [1]])
     with pytest.raises(DatasetError, match="train2014"):
         ImageFolderDataset(str(tmp_path / "train2014")).load()

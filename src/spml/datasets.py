@@ -14,7 +14,11 @@ from matplotlib.figure import Figure
 
 from spml.atomic import atomic_path
 from spml.data import DecodeJob, ImageFolder, cache_changes, write_image_cache
-from spml.protocol import validate_instances
+from spml.readers import RawLabels
+from spml.readers.coco import coco_labels
+from spml.readers.cub import cub_files, cub_labels
+from spml.readers.formatted import PreExtractedFeatures, formatted_labels, pre_extracted_features
+from spml.readers.voc import class_list_files, voc_labels
 
 
 class _LocalFile(AbstractVersionedDataset):
@@ -155,25 +159,124 @@ class FigureDataset(_LocalFile):
             data.savefig(temporary, format=path.suffix.lstrip("."), bbox_inches="tight")
 
 
-class CocoInstancesDataset(_OneFile):
-    """A COCO `instances_*.json`, checked on load so a bad file is named before any work."""
+class _RawInput(AbstractDataset):
+    """Files the user provides under data_root: each missing one named, never written."""
 
-    def load(self) -> dict[str, Any]:
-        if not self._filepath.is_file():
-            raise DatasetError(
-                f"COCO annotation file {self._filepath} does not exist (check data_root)"
-            )
+    layout = ""  # what data_root must hold, for the missing-input message
+    readme = ""  # the README section that tells where to get it
+
+    def _files(self) -> list[Path]:
+        """Every file the load reads."""
+        raise NotImplementedError
+
+    def _read(self) -> Any:
+        """Read the files, which exist."""
+        raise NotImplementedError
+
+    def _exists(self) -> bool:
+        return all(path.is_file() for path in self._files())
+
+    def load(self) -> Any:
+        """Name the missing files before a reader trips over the first one, then read."""
+        missing = [path for path in self._files() if not path.is_file()]
+        if missing:
+            more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+            raise DatasetError(f"{missing[0]}{more} does not exist (check data_root)")
+        return self._read()
+
+    def save(self, data: Any) -> None:
+        raise DatasetError(f"{self._describe()} is raw input; the project never writes it")
+
+
+class CocoInstancesDataset(_RawInput):
+    """A COCO `instances_*.json`, read into every image's labels (any COCO-format data set)."""
+
+    layout = "annotations/instances_{train,val}2014.json, train2014/ and val2014/"
+    readme = "Real MS-COCO 2014"
+
+    def __init__(self, filepath: str) -> None:
+        self._filepath = Path(filepath)
+
+    def _describe(self) -> dict[str, Any]:
+        return {"filepath": str(self._filepath)}
+
+    def _files(self) -> list[Path]:
+        return [self._filepath]
+
+    def _read(self) -> RawLabels:
         try:
             instances = json.loads(self._filepath.read_text())
         except (UnicodeDecodeError, json.JSONDecodeError) as error:
             raise DatasetError(
                 f"COCO annotation file {self._filepath} is not valid JSON: {error}"
             ) from error
-        validate_instances(instances, source=str(self._filepath))
-        return instances
+        return coco_labels(instances, source=str(self._filepath))
 
-    def save(self, data: dict[str, Any]) -> None:
-        raise DatasetError(f"{self._filepath} is raw input; the project never writes it")
+
+class _SplitOfFolder(_RawInput):
+    """One split of a data set whose official files sit in one folder (VOC, CUB)."""
+
+    def __init__(self, path: str, split: str) -> None:
+        self._path, self._split = Path(path), split
+
+    def _describe(self) -> dict[str, Any]:
+        return {"path": str(self._path), "split": self._split}
+
+
+class VocLabelsDataset(_SplitOfFolder):
+    """PASCAL VOC 2012's class lists of one split (train, or val = the test set)."""
+
+    layout = "VOCdevkit/VOC2012/ImageSets/Main/<class>_{train,val}.txt and JPEGImages/"
+    readme = "PASCAL VOC 2012"
+
+    def _files(self) -> list[Path]:
+        return class_list_files(self._path, self._split)
+
+    def _read(self) -> RawLabels:
+        return voc_labels(self._path, self._split)
+
+
+class CubLabelsDataset(_SplitOfFolder):
+    """CUB-200-2011's attribute labels of one split (train or test)."""
+
+    layout = "CUB_200_2011/ and attributes.txt, as CUB_200_2011.tgz unpacks"
+    readme = "CUB-200-2011"
+
+    def _files(self) -> list[Path]:
+        return list(cub_files(self._path).values())
+
+    def _read(self) -> RawLabels:
+        return cub_labels(self._path, self._split)
+
+
+class _FormattedFiles(_RawInput):
+    """A file of the reference's formatted set, read with the image list of its rows."""
+
+    layout = "formatted_{train,val}_{labels,images}.npy (and the images under image_folder)"
+    readme = "NUS-WIDE and the reference's formatted files"
+
+    def __init__(self, filepath: str, images_filepath: str) -> None:
+        self._filepath, self._images = Path(filepath), Path(images_filepath)
+
+    def _describe(self) -> dict[str, Any]:
+        return {"filepath": str(self._filepath), "images_filepath": str(self._images)}
+
+    def _files(self) -> list[Path]:
+        return [self._filepath, self._images]
+
+
+class FormattedLabelsDataset(_FormattedFiles):
+    """`formatted_<split>_labels.npy` with `formatted_<split>_images.npy`."""
+
+    def _read(self) -> RawLabels:
+        return formatted_labels(self._filepath, self._images)
+
+
+class PreExtractedFeaturesDataset(_FormattedFiles):
+    """`<split>_features_imagenet_resnet50.npy`, checked row for row against its image list."""
+
+    def _read(self) -> PreExtractedFeatures:
+        return pre_extracted_features(self._filepath, self._images)
 
 
 class ImageFolderDataset(AbstractDataset):

@@ -14,11 +14,13 @@ from kedro.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
 
-RAW_INPUTS = (
-    "coco_train_instances",
-    "coco_test_instances",
-    "coco_train_images",
-    "coco_test_images",
+RAW_INPUTS = (  # the raw layer: each environment's catalog points them at its data set's files
+    "raw_train_labels",
+    "raw_test_labels",
+    "raw_train_images",
+    "raw_test_images",
+    "pre_extracted_train_features",
+    "pre_extracted_test_features",
 )
 
 
@@ -32,6 +34,7 @@ class StudyDesignHooks:
         from spml.pipeline_registry import register_study
         from spml.pipelines.design import (
             FREE_FORM,
+            PRE_EXTRACTED,
             check_parameters,
             configured_parameters,
             design_from_parameters,
@@ -41,8 +44,17 @@ class StudyDesignHooks:
         configured = configured_parameters(loader.conf_source, context.env)
         check_runtime_keys(loader.runtime_params or {}, configured, FREE_FORM)
         params = context.params
-        check_parameters(params)
-        register_study(design_from_parameters(params))
+        catalog = loader["catalog"]
+        design = design_from_parameters(params, catalog)
+        if design.pre_extracted_features:
+            log.info("Frozen-backbone mode on the pre-extracted features: no image is decoded")
+        elif design.frozen_backbone and PRE_EXTRACTED[0] in catalog:
+            log.info(
+                "No pre-extracted features at %s: the backbone extracts them from the images",
+                catalog[PRE_EXTRACTED[0]]["filepath"],
+            )
+        check_parameters(params, backbone_needed=not design.pre_extracted_features)
+        register_study(design)
         mlflow_config = loader["mlflow"]
         uri = str(mlflow_config["server"]["mlflow_tracking_uri"])
         tracking.check_reachable(uri)
@@ -100,10 +112,12 @@ class StudyInputsHooks:
 
     def __init__(self) -> None:
         self._params: dict[str, Any] = {}
+        self._catalog_config: dict[str, Any] = {}
 
     @hook_impl
     def after_context_created(self, context: Any) -> None:
         self._params = dict(context.params)
+        self._catalog_config = dict(context.config_loader["catalog"])
 
     @hook_impl(tryfirst=True)  # before kedro-mlflow opens a run for a study that cannot start
     def before_pipeline_run(
@@ -145,7 +159,7 @@ class StudyInputsHooks:
         from spml.pipelines.design import design_from_parameters
         from spml.pseudo import tau_slug
 
-        design = design_from_parameters(self._params)
+        design = design_from_parameters(self._params, self._catalog_config)
         registered = register_pipelines(design)
         commands: dict[str, str | None] = {}
         for name in names:
@@ -160,8 +174,12 @@ class StudyInputsHooks:
         """Stop when a cache the pipeline reads (directly or through its frozen features) no
         longer matches its raw folder: names, sizes and mtimes, no decoding."""
         from spml.datasets import ImageCacheDataset
+        from spml.pipelines.design import design_from_parameters
 
-        caches = sorted({IMAGE_CACHES[name] for name in pipeline.inputs() & IMAGE_CACHES.keys()})
+        read = pipeline.inputs() & IMAGE_CACHES.keys()
+        if design_from_parameters(self._params, self._catalog_config).pre_extracted_features:
+            read -= {"train_features", "test_features"}  # from their files, not from a cache
+        caches = sorted({IMAGE_CACHES[name] for name in read})
         stale = {}
         for name in caches:
             dataset = catalog.get(name)
@@ -223,10 +241,7 @@ class MissingInputsError(RuntimeError):
         ]
         advice = []
         if set(commands) & set(RAW_INPUTS):  # no pipeline makes these: the user provides them
-            advice.append(
-                "The data set is not where data_root points: put annotations/, train2014/ and "
-                "val2014/ there, or pass --params data_root=PATH (README, 'Real MS-COCO 2014')."
-            )
+            advice.append(_raw_data_advice(catalog))
         if any(commands.values()):
             advice.append("Run those commands first, or `kedro run` for the whole study.")
         super().__init__(
@@ -245,6 +260,21 @@ class StaleImageCacheError(RuntimeError):
             + "\n".join(lines)
             + f"\nRebuild it with `{command}` (restore or re-annotate any missing image first)."
         )
+
+
+def _raw_data_advice(catalog: DataCatalog) -> str:
+    """Where this environment's data set goes, as its raw labels dataset describes it."""
+    try:
+        labels = catalog.get("raw_train_labels")
+    except Exception:  # noqa: BLE001 - a message helper must not hide the real error
+        labels = None
+    layout, readme = getattr(labels, "layout", ""), getattr(labels, "readme", "")
+    where = f"put {layout} there" if layout else "put the data set's files there"
+    section = f" (README, '{readme}')" if readme else ""
+    return (
+        f"The data set is not where data_root points: {where}, or pass "
+        f"--params data_root=PATH{section}."
+    )
 
 
 def _where(name: str, catalog: DataCatalog) -> str:

@@ -79,8 +79,8 @@ def test_coco_env_runs_the_study_and_decodes_images_once(
 
     results = pd.read_csv(tiny_project / "data/08_reporting/results.csv")
     assert list(results["name"]) == ["teacher (em)", "baseline an", "student tau=0.5"]
-    stats = pd.read_csv(tiny_project / "data/08_reporting/dataset_stats.csv").set_index("source")
-    assert stats.loc["train2014", "images_without_annotations"] == 6
+    stats = pd.read_csv(tiny_project / "data/08_reporting/dataset_stats.csv").set_index("split")
+    assert stats.loc["train", "images_without_positives"] == 6
     assert not (tiny_project / "data/01_raw/coco_demo").exists()
 
     again = kedro(

@@ -111,6 +111,13 @@ def test_the_shipped_configuration_is_valid(tmp_path: Path, monkeypatch) -> None
         check_parameters(coco)
     coco["model"]["options"]["resnet50"]["random_init"] = True
     check_parameters(coco)
+    for env, k in (("voc", 1.5), ("cub", 31.4), ("formatted", 1.9)):
+        params = parameters(env)
+        assert params["demo"]["generate"] is False  # never a demo over the data set's root
+        assert params["baselines"]["options"]["epr"]["expected_positives"] == k
+        assert params["baselines"]["options"]["role"]["expected_positives"] == k
+        assert params["baselines"]["options"]["em"]["alpha"] == 0.1  # base's options kept
+        assert design_from_parameters(params).frozen_backbone is (env == "formatted")
 
 
 def test_frozen_backbone_mode_switches_every_model_to_features() -> None:
@@ -125,6 +132,49 @@ def test_frozen_backbone_mode_switches_every_model_to_features() -> None:
         assert "train_features" in pipeline.inputs() and "train_images" not in pipeline.inputs()
     with pytest.raises(ValueError, match="model.frozen_backbone"):
         design_from_parameters({**GRID, "model": {"frozen_backbone": "yes"}})
+
+
+def test_pre_extracted_features_replace_decoding_and_extraction(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from spml.pipelines.data_engineering import create_pipeline as data_pipeline
+    from spml.pipelines.design import PRE_EXTRACTED
+
+    catalog = {
+        name: {
+            "type": "spml.datasets.PreExtractedFeaturesDataset",
+            "filepath": str(tmp_path / f"{name}.npy"),
+            "images_filepath": str(tmp_path / "images.npy"),
+        }
+        for name in PRE_EXTRACTED
+    }
+    frozen = {**GRID, "model": {"frozen_backbone": True}}
+    assert not design_from_parameters(frozen, catalog).pre_extracted_features  # no files yet
+    (tmp_path / "images.npy").touch()
+    (tmp_path / "pre_extracted_train_features.npy").touch()
+    with pytest.raises(ValueError, match="pre_extracted_test_features does not"):
+        design_from_parameters(frozen, catalog)
+    (tmp_path / "pre_extracted_test_features.npy").touch()
+    design = design_from_parameters(frozen, catalog)
+    assert design.pre_extracted_features
+    assert not design_from_parameters(GRID, catalog).pre_extracted_features  # end to end
+    pipeline = data_pipeline(design)
+    assert {"train_features", "test_features"} <= pipeline.all_outputs()
+    assert pipeline.inputs() == {
+        "raw_train_labels",
+        "raw_test_labels",
+        *PRE_EXTRACTED,
+        "params:protocol",
+    }
+    # No backbone runs on pre-extracted features, so none needs weights.
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # no cached ImageNet weights
+    resnet = {"model": {"name": "resnet50", "options": {"resnet50": {"weights_path": None}}}}
+    training = {"epochs": 1, "lr": 1e-3, "batch_size": 8, "seed": 0}
+    params = {"teacher": {"loss": "em"}, "student": {"loss": "bce_ls"}, "image_size": 448}
+    params = {**params, **resnet, "training": training}
+    with pytest.raises(ValueError, match="weights"):
+        check_parameters(params)
+    check_parameters(params, backbone_needed=False)
 
 
 def test_training_nodes_are_wired_by_name_to_the_shared_training_body() -> None:

@@ -40,11 +40,10 @@ def test_study_writes_figures_table_and_one_run_per_model(finished_study: Path) 
         with Image.open(reports / figure) as image:
             assert image.size[0] > 300 and image.size[1] > 200
 
-    stats = pd.read_csv(reports / "dataset_stats.csv").set_index("source")
-    assert stats.loc["train2014", "images_without_annotations"] > 0  # dropped, and counted
+    stats = pd.read_csv(reports / "dataset_stats.csv").set_index("split")
+    assert stats.loc["train", "images_without_positives"] > 0  # dropped, and counted
     assert (
-        stats.loc["train2014", "images_kept"]
-        == stats.loc["train2014", ["train_split", "val_split"]].sum()
+        stats.loc["train", "images_kept"] == stats.loc["train", ["train_split", "val_split"]].sum()
     )
 
     results = pd.read_csv(reports / "results.csv")

@@ -2,9 +2,10 @@
 
 Why the graph is built from parameters: the study trains one student per threshold and one
 model per baseline loss, and Kedro nodes cannot be created while a pipeline runs. So the
-node list itself depends on `taus` (or a `tau` given on the command line), `baselines.losses`
-and `model.frozen_backbone`. Kedro builds pipelines before a session's runtime parameters
-exist; the session hook therefore builds a `StudyDesign` from the session's parameters and
+node list itself depends on `taus` (or a `tau` given on the command line), `baselines.losses`,
+`model.frozen_backbone` and, in that mode, whether pre-extracted features are on disk. Kedro
+builds pipelines before a session's runtime parameters exist; the session hook therefore
+builds a `StudyDesign` from the session's parameters (and the catalog's configuration) and
 hands it to `pipeline_registry.register_study`, which passes it to every `create_pipeline`.
 Outside a session (kedro viz without hooks, `kedro registry`) the design comes from conf/.
 """
@@ -12,12 +13,15 @@ Outside a session (kedro viz without hooks, `kedro registry`) the design comes f
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from kedro.config import OmegaConfigLoader
+from kedro.io import AbstractDataset
+from omegaconf.basecontainer import BaseContainer
 
 from spml import losses, models
 from spml.pseudo import tau_slug, validate_tau
@@ -32,6 +36,7 @@ class StudyDesign:
     taus: tuple[float, ...]
     baselines: tuple[str, ...] = ()
     frozen_backbone: bool = False
+    pre_extracted_features: bool = False  # frozen mode reads features files, decodes no image
 
     @property
     def model_inputs(self) -> tuple[str, str]:
@@ -56,8 +61,15 @@ class StudyDesign:
         }
 
 
-def design_from_parameters(params: Mapping[str, Any]) -> StudyDesign:
-    """Read `taus` (or a single `tau` given on the command line) and `baselines`."""
+PRE_EXTRACTED = ("pre_extracted_train_features", "pre_extracted_test_features")
+"""Catalog entries of features files that frozen-backbone mode uses where they exist."""
+
+
+def design_from_parameters(
+    params: Mapping[str, Any], catalog: Mapping[str, Any] | None = None
+) -> StudyDesign:
+    """Read `taus` (or a single `tau` given on the command line), `baselines` and the
+    frozen-backbone mode, which uses pre-extracted features where `catalog` has them."""
     if params.get("tau") is not None:
         taus = (validate_tau(params["tau"], "tau"),)
     else:
@@ -79,15 +91,42 @@ def design_from_parameters(params: Mapping[str, Any]) -> StudyDesign:
     frozen = (params.get("model") or {}).get("frozen_backbone", False)
     if not isinstance(frozen, bool):
         raise ValueError(f"Parameter model.frozen_backbone must be true or false, got {frozen!r}")
-    return StudyDesign(taus, baselines, frozen)
+    return StudyDesign(taus, baselines, frozen, frozen and pre_extracted_on_disk(catalog or {}))
+
+
+def pre_extracted_on_disk(catalog: Mapping[str, Any]) -> bool:
+    """Whether the catalog configuration declares pre-extracted features and both exist."""
+    if not all(name in catalog for name in PRE_EXTRACTED):
+        return False
+    found = {
+        name: AbstractDataset.from_config(name, dict(catalog[name])).exists()
+        for name in PRE_EXTRACTED
+    }
+    if len(set(found.values())) > 1:
+        present, absent = sorted(found, key=lambda name: not found[name])
+        raise ValueError(
+            f"{present} exists but {absent} does not ({catalog[absent]['filepath']}): "
+            "frozen-backbone mode uses pre-extracted features only when both are there"
+        )
+    return all(found.values())
 
 
 def configured_parameters(conf_source: str | Path, env: str | None) -> dict[str, Any]:
     """The parameters conf/ holds for `env`, without any given at run time."""
+    (params,) = configured_config(conf_source, env, "parameters")
+    return params
+
+
+def configured_config(conf_source: str | Path, env: str | None, *keys: str) -> list[Any]:
+    """What conf/ holds for `env` under each key (parameters, catalog), without runtime
+    parameters, leaving the session's `${globals:}` in place (_session_resolvers_kept)."""
     from kedro.framework.project import settings
 
-    loader = OmegaConfigLoader(conf_source=str(conf_source), env=env, **settings.CONFIG_LOADER_ARGS)
-    return loader["parameters"]
+    with _session_resolvers_kept():
+        loader = OmegaConfigLoader(
+            conf_source=str(conf_source), env=env, **settings.CONFIG_LOADER_ARGS
+        )
+        return [loader[key] for key in keys]
 
 
 def configured_design(project_path: Path | None = None, env: str | None = None) -> StudyDesign:
@@ -95,9 +134,10 @@ def configured_design(project_path: Path | None = None, env: str | None = None) 
     from kedro.framework.project import settings
 
     root = project_path or Path.cwd()
-    return design_from_parameters(
-        configured_parameters(root / settings.CONF_SOURCE, env or os.environ.get("KEDRO_ENV"))
+    params, catalog = configured_config(
+        root / settings.CONF_SOURCE, env or os.environ.get("KEDRO_ENV"), "parameters", "catalog"
     )
+    return design_from_parameters(params, catalog)
 
 
 # Parameters whose keys are options of a loss or model: a runtime key under one of them is
@@ -105,12 +145,27 @@ def configured_design(project_path: Path | None = None, env: str | None = None) 
 FREE_FORM = ("teacher.loss_options", "student.loss_options", "baselines.options", "model.options")
 
 
-def check_parameters(params: Mapping[str, Any]) -> None:
-    """Everything the study can check before it starts: losses, model, training settings."""
+@contextmanager
+def _session_resolvers_kept() -> Iterator[None]:
+    """OmegaConf's resolvers are process-wide and every config loader registers its own
+    `${globals:}`: Kedro's parameter validation builds the graph (so calls configured_design)
+    inside a session, whose environment's globals (e.g. conf/voc/globals.yml) must survive."""
+    saved = dict(BaseContainer._resolvers)  # noqa: SLF001 - no public way to read them back
+    try:
+        yield
+    finally:
+        BaseContainer._resolvers.clear()  # noqa: SLF001
+        BaseContainer._resolvers.update(saved)  # noqa: SLF001
+
+
+def check_parameters(params: Mapping[str, Any], backbone_needed: bool = True) -> None:
+    """Everything the study can check before it starts: losses, model, training settings
+    (the backbone only when one runs: not on pre-extracted features)."""
     check_losses(params)
     model = params.get("model") or {}
     models.check_options(model.get("options") or {})
-    models.build_from_config(model, num_classes=2)  # names a bad name, option or weights file
+    if backbone_needed:  # names a bad name, option or weights file
+        models.build_from_config(model, num_classes=2)
     TrainSettings.from_config(params.get("training") or {})
     size = params.get("image_size")
     if isinstance(size, bool) or not isinstance(size, int) or size < 16:

@@ -1,4 +1,4 @@
-"""Turn COCO instances into the label tables every later stage reads."""
+"""Turn the raw layer into the label tables, images and features every later stage reads."""
 
 from __future__ import annotations
 
@@ -12,76 +12,37 @@ import torch
 from spml import models, protocol
 from spml.data import DecodeJob, ImageFolder, LabelledImages
 from spml.inference import forward_all
-from spml.tables import label_table
+from spml.readers import RawLabels
+from spml.readers.formatted import PreExtractedFeatures
 from spml.train_settings import TrainSettings
 
 log = logging.getLogger(__name__)
 
 
 def build_label_tables(
-    train_instances: dict[str, Any], test_instances: dict[str, Any], protocol_params: dict[str, Any]
+    raw_train_labels: RawLabels, raw_test_labels: RawLabels, protocol_params: dict[str, Any]
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Full, observed (one positive) and test labels plus the stats that describe them."""
-    protocol.check_same_categories(
-        train_instances, test_instances, "coco_train_instances", "coco_test_instances"
+    full_labels, observed_labels, test_labels, stats = protocol.reference_tables(
+        raw_train_labels,
+        raw_test_labels,
+        int(protocol_params["seed"]),
+        float(protocol_params["val_fraction"]),
     )
-    seed = int(protocol_params["seed"])
-    train_ids, categories, train_matrix = protocol.coco_label_matrix(
-        train_instances, "coco_train_instances"
-    )
-    test_ids, _, test_matrix = protocol.coco_label_matrix(test_instances, "coco_test_instances")
-    train_idx, val_idx = protocol.split_train_val(
-        len(train_ids), float(protocol_params["val_fraction"]), seed
-    )
-    split = np.full(len(train_ids), "train", dtype=object)
-    split[val_idx] = "val"
-    train_files = protocol.file_names(train_instances, train_ids)
-    observed = protocol.observe_single_positive(train_matrix, seed)
-    full_labels = label_table(train_ids, train_files, categories, train_matrix, split)
-    observed_labels = label_table(train_ids, train_files, categories, observed, split)
-    test_labels = label_table(
-        test_ids, protocol.file_names(test_instances, test_ids), categories, test_matrix
-    )
-    stats = _stats(
-        train_instances, test_instances, train_matrix, test_matrix, len(train_idx), len(val_idx)
-    )
+    train, test = stats.to_dict("records")
     log.info(
-        "Label tables: %d train, %d val, %d test images, %d categories",
-        len(train_idx),
-        len(val_idx),
-        len(test_ids),
-        len(categories),
+        "Label tables from %s and %s: %d train, %d val, %d test images, %d categories; "
+        "%d and %d images without a positive dropped",
+        train["source"],
+        test["source"],
+        train["train_split"],
+        train["val_split"],
+        test["images_kept"],
+        train["categories"],
+        train["images_without_positives"],
+        test["images_without_positives"],
     )
     return full_labels, observed_labels, test_labels, stats
-
-
-def _stats(
-    train_instances: dict[str, Any],
-    test_instances: dict[str, Any],
-    train_matrix: np.ndarray,
-    test_matrix: np.ndarray,
-    n_train: int,
-    n_val: int,
-) -> pd.DataFrame:
-    """What the protocol kept and dropped, one row per source file."""
-    rows = []
-    for name, instances, matrix in (
-        ("train2014", train_instances, train_matrix),
-        ("val2014 (test)", test_instances, test_matrix),
-    ):
-        rows.append(
-            {
-                "source": name,
-                "images": len(instances["images"]),
-                "images_without_annotations": len(instances["images"]) - len(matrix),
-                "images_kept": len(matrix),
-                "categories": matrix.shape[1],
-                "positives_per_image": protocol.positives_per_image(matrix),
-                "train_split": n_train if name == "train2014" else 0,
-                "val_split": n_val if name == "train2014" else 0,
-            }
-        )
-    return pd.DataFrame(rows)
 
 
 def images_to_decode(
@@ -115,3 +76,10 @@ def extract_features(
     ]
     log.info("Frozen-backbone features: %s train, %s test", features[0].shape, features[1].shape)
     return features[0], features[1]
+
+
+def select_pre_extracted(features: PreExtractedFeatures, labels: pd.DataFrame) -> np.ndarray:
+    """Frozen-backbone mode on pre-extracted features: the rows of the table's images."""
+    selected = features.rows_for(tuple(labels["file_name"]))
+    log.info("Pre-extracted features %s from %s", selected.shape, features.source)
+    return selected

@@ -1,44 +1,50 @@
-"""data_engineering: COCO instances -> label tables and decoded images."""
+"""data_engineering: the raw layer -> label tables, then decoded images or features."""
 
 from kedro.pipeline import Pipeline, node
 
 from spml.pipelines.design import StudyDesign
 
-from .nodes import build_label_tables, extract_features, images_to_decode
+from .nodes import build_label_tables, extract_features, images_to_decode, select_pre_extracted
 
 
 def create_pipeline(design: StudyDesign) -> Pipeline:
-    """Wire the protocol: tables first, then the images they list (and their features)."""
-    pipeline = Pipeline(
+    """Wire the protocol: tables first, then what the models read for the images they list."""
+    tables = Pipeline(
         [
             node(
                 build_label_tables,
-                inputs=["coco_train_instances", "coco_test_instances", "params:protocol"],
+                inputs=["raw_train_labels", "raw_test_labels", "params:protocol"],
                 outputs=["full_labels", "observed_labels", "test_labels", "dataset_stats"],
                 name="build_label_tables",
-            ),
+            )
+        ]
+    )
+    if design.pre_extracted_features:
+        return tables + Pipeline(
+            [
+                node(
+                    select_pre_extracted,
+                    inputs=[f"pre_extracted_{split}_features", labels],
+                    outputs=f"{split}_features",
+                    name=f"select_{split}_features",
+                )
+                for split, labels in (("train", "full_labels"), ("test", "test_labels"))
+            ]
+        )
+    decoded = tables + Pipeline(
+        [
             node(
                 images_to_decode,
-                inputs=[
-                    "coco_train_images",
-                    "full_labels",
-                    "params:image_size",
-                    "params:decode_on",
-                ],
-                outputs="train_images",
-                name="decode_train_images",
-            ),
-            node(
-                images_to_decode,
-                inputs=["coco_test_images", "test_labels", "params:image_size", "params:decode_on"],
-                outputs="test_images",
-                name="decode_test_images",
-            ),
+                inputs=[f"raw_{split}_images", labels, "params:image_size", "params:decode_on"],
+                outputs=f"{split}_images",
+                name=f"decode_{split}_images",
+            )
+            for split, labels in (("train", "full_labels"), ("test", "test_labels"))
         ]
     )
     if not design.frozen_backbone:
-        return pipeline
-    return pipeline + Pipeline(
+        return decoded
+    return decoded + Pipeline(
         [
             node(
                 extract_features,
