@@ -141,7 +141,8 @@ def mutate(
     print(f"mutating src/spml/{module}.py against {' '.join(tests)} ...", flush=True)
     run_mutmut(folder, children)
     outcome = statuses(folder, module)
-    mine = {k: v for k, v in equivalent.items() if k.startswith(f"spml.{module}.")}
+    dotted = module.replace("/", ".")  # a module of a package, e.g. readers/coco
+    mine = {k: v for k, v in equivalent.items() if k.startswith(f"spml.{dotted}.")}
     score = ModuleScore(module, outcome, mine, time.perf_counter() - started)
     score.stale = sorted(set(mine) - set(outcome))
     functions = mutant_functions(folder, module)
