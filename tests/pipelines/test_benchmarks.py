@@ -3,6 +3,7 @@ layout), each a tiny fixture in the official layout under its own environment.""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -125,3 +126,36 @@ def test_formatted_env_reads_its_globals_and_the_images_under_image_folder(
     right_folder = kedro(tiny_project, *command, f"image_folder=JPEGImages,{TINY}")
     assert right_folder.returncode == 0, right_folder.stderr[-3000:]
     assert "Decoded 19 images" in right_folder.stdout + right_folder.stderr  # one has no positive
+
+
+def test_a_stale_image_cache_does_not_stop_training_on_pre_extracted_features(
+    tiny_project: Path, tmp_path: Path
+) -> None:
+    root = tmp_path / "nuswide"
+    root.mkdir()
+    written = write_formatted(root, {"train": 20, "val": 10}, 6, feature_dim=8)
+    end_to_end = f"data_root={root},{TINY}"
+    on_features = end_to_end.replace("frozen_backbone=false", "frozen_backbone=true")
+    for params in (end_to_end, on_features):  # the image cache, then the features
+        made = kedro(
+            tiny_project,
+            "run",
+            "--env",
+            "formatted",
+            "--pipeline",
+            "data_engineering",
+            "--params",
+            params,
+        )
+        assert made.returncode == 0, made.stderr[-3000:]
+    os.utime(root / "Flickr" / written["train"][0][0])  # the cache is now out of date
+
+    on_images = kedro(
+        tiny_project, "run", "--env", "formatted", "--pipeline", "teacher", "--params", end_to_end
+    )
+    assert on_images.returncode != 0
+    assert "out of date with the raw images" in on_images.stderr
+    teacher = kedro(
+        tiny_project, "run", "--env", "formatted", "--pipeline", "teacher", "--params", on_features
+    )
+    assert teacher.returncode == 0, teacher.stderr[-3000:]  # features come from their files
