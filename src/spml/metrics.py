@@ -79,3 +79,32 @@ def pseudo_label_quality(pseudo: object, truth: object) -> dict[str, float]:
         "recall": float(recall),
         "f1": float(f1),
     }
+
+
+def per_class_precision_recall(pseudo: object, truth: object) -> tuple[np.ndarray, np.ndarray]:
+    """Precision and recall of pseudo labels for each class (NaN where a class has no pseudo
+    or no true positive), to see which classes a threshold serves and which it starves."""
+    pseudo_matrix, truth_matrix = _matching_matrices(pseudo, truth, "pseudo", "truth")
+    _check_binary(pseudo_matrix, "pseudo")
+    _check_binary(truth_matrix, "truth")
+    predicted, actual = pseudo_matrix.astype(bool), truth_matrix.astype(bool)
+    hits = (predicted & actual).sum(axis=0).astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return hits / predicted.sum(axis=0), hits / actual.sum(axis=0)
+
+
+def scores_by_label_kind(scores: object, observed: object, truth: object) -> dict[str, np.ndarray]:
+    """A model's scores split into observed positives, hidden positives (true but unobserved)
+    and true negatives: their overlap is what a pseudo-label threshold must cut through."""
+    score_matrix, truth_matrix = _matching_matrices(scores, truth, "scores", "truth")
+    observed_matrix, _ = _matching_matrices(observed, truth, "observed", "truth")
+    _check_binary(observed_matrix, "observed")
+    _check_binary(truth_matrix, "truth")
+    seen, positive = observed_matrix.astype(bool), truth_matrix.astype(bool)
+    if (seen & ~positive).any():
+        raise ValueError("observed has a positive that truth lacks: not labels of one data set")
+    return {
+        "observed positives": score_matrix[seen],
+        "hidden positives": score_matrix[positive & ~seen],
+        "true negatives": score_matrix[~positive],
+    }

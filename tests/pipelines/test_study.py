@@ -27,15 +27,6 @@ def _model_runs(project: Path) -> pd.DataFrame:
     return runs[runs["params.role"].notna()].reset_index(drop=True)
 
 
-@pytest.fixture
-def finished_study(tiny_project: Path) -> Path:
-    """The default pipeline run once on the tiny project."""
-    bootstrap_project(tiny_project)
-    with KedroSession.create(project_path=tiny_project) as session:
-        session.run()
-    return tiny_project
-
-
 def test_study_writes_figures_table_and_one_top_level_run_per_model(finished_study: Path) -> None:
     reports = finished_study / "data" / "08_reporting"
     for figure in ("fig1a_map_against_tau.png", "fig1b_positives_against_tau.png"):
