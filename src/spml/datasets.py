@@ -203,8 +203,9 @@ class CocoInstancesDataset(_RawInput):
     layout = "annotations/instances_{train,val}2014.json, train2014/ and val2014/"
     readme = "Real MS-COCO 2014"
 
-    def __init__(self, filepath: str) -> None:
+    def __init__(self, filepath: str, metadata: dict[str, Any] | None = None) -> None:
         self._filepath = Path(filepath)
+        self.metadata = metadata
 
     def _describe(self) -> dict[str, Any]:
         return {"filepath": str(self._filepath)}
@@ -225,8 +226,9 @@ class CocoInstancesDataset(_RawInput):
 class _SplitOfFolder(_RawInput):
     """One split of a data set whose official files sit in one folder (VOC, CUB)."""
 
-    def __init__(self, path: str, split: str) -> None:
+    def __init__(self, path: str, split: str, metadata: dict[str, Any] | None = None) -> None:
         self._path, self._split = Path(path), split
+        self.metadata = metadata
 
     def _describe(self) -> dict[str, Any]:
         return {"path": str(self._path), "split": self._split}
@@ -264,8 +266,11 @@ class _FormattedFiles(_RawInput):
     layout = "formatted_{train,val}_{labels,images}.npy (and the images under image_folder)"
     readme = "NUS-WIDE and the reference's formatted files"
 
-    def __init__(self, filepath: str, images_filepath: str) -> None:
+    def __init__(
+        self, filepath: str, images_filepath: str, metadata: dict[str, Any] | None = None
+    ) -> None:
         self._filepath, self._images = Path(filepath), Path(images_filepath)
+        self.metadata = metadata
 
     def _describe(self) -> dict[str, Any]:
         return {"filepath": str(self._filepath), "images_filepath": str(self._images)}

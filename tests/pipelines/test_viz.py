@@ -44,16 +44,25 @@ def layer_order(pipeline: Pipeline, catalog: DataCatalog) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    "params",
-    [{}, {"model": {"frozen_backbone": True}}, {"tau": 0.4}],
-    ids=["study", "frozen_backbone", "one_tau"],
+    ("env", "params"),
+    [
+        (None, {}),
+        (None, {"model": {"frozen_backbone": True}}),
+        (None, {"tau": 0.4}),
+        ("voc", {"model": {"name": "small_cnn"}}),
+        ("cub", {"model": {"name": "small_cnn"}}),
+        ("formatted", {"model": {"name": "small_cnn", "frozen_backbone": True}}),
+    ],
+    ids=["study", "frozen_backbone", "one_tau", "voc", "cub", "formatted_features"],
 )
 def test_every_dataset_has_a_layer_and_the_layers_follow_the_graph(
-    tiny_project: Path, params: dict[str, Any]
+    tiny_project: Path, env: str | None, params: dict[str, Any]
 ) -> None:
     bootstrap_project(tiny_project)
     try:
-        with KedroSession.create(project_path=tiny_project, runtime_params=params) as session:
+        with KedroSession.create(
+            project_path=tiny_project, env=env, runtime_params=params
+        ) as session:
             catalog = session.load_context().catalog
             default = pipelines["__default__"]
             datasets = set(filter(_is_data, default.datasets()))
