@@ -14,6 +14,7 @@ import logging
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import mlflow
@@ -36,8 +37,10 @@ DEVICE_PARAMETERS = "params:training"  # nodes reading it run on the study's dev
 
 @dataclass(frozen=True)
 class NodeContext:
-    """What a worker needs besides the node: the run it belongs to and its thread budget."""
+    """What a worker needs besides the node: the project folder relative paths start from
+    (parameters such as `checkpoints`), the run it belongs to and its thread budget."""
 
+    project_path: str
     run_id: str | None
     study_run: tracking.StudyRun | None
     torch_threads: int | None
@@ -50,6 +53,8 @@ def run_node_on_worker(
     from kedro.framework.project import configure_project, settings
 
     configure_project("spml")  # also logs the project's lines (epochs, resumes) on the worker
+    if Path(context.project_path).is_dir():  # else a worker started in its own copy of it
+        os.chdir(context.project_path)
     if context.torch_threads:
         import torch
 
@@ -97,7 +102,9 @@ class DaskRunner(AbstractRunner):
         try:
             with Client(self._address or cluster) as client:
                 gpu = gpu_resources(_training_device(catalog), _worker_resources(client))
-                context = NodeContext(run_id, tracking.study_run(), self._threads(client))
+                context = NodeContext(
+                    os.getcwd(), run_id, tracking.study_run(), self._threads(client)
+                )
                 futures = self._submit(client, pipeline, catalog, hook_manager, context, gpu)
                 try:
                     for done, future in enumerate(as_completed(futures.values()), start=1):
