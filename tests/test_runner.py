@@ -93,16 +93,14 @@ def _kill_a_training_worker(client: Any, checkpoints: Path, run: subprocess.Pope
 
 
 def test_a_worker_killed_mid_training_is_retried_and_resumes_to_the_same_numbers(
-    tmp_path: Path,
-    sequential: dict[str, Any],
-    capfd: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path, sequential: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from distributed import Client, LocalCluster
 
     project, env = _project(tmp_path / "project")
     for name, value in ONE_THREAD.items():  # the cluster's workers inherit them
         monkeypatch.setenv(name, value)
+    monkeypatch.chdir(project)  # and start here: their log file is the project's info.log
     with (
         LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster,
         Client(cluster) as client,
@@ -119,7 +117,10 @@ def test_a_worker_killed_mid_training_is_retried_and_resumes_to_the_same_numbers
         output, _ = run.communicate(timeout=600)
     assert run.returncode == 0, output
     assert _numbers(project) == sequential
-    assert "resuming from" in capfd.readouterr().err, f"{killed} started afresh"
+    assert "resuming from" in (project / "info.log").read_text(), f"{killed} started afresh"
+    mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
+    runs = mlflow.search_runs(experiment_names=["spml-pseudo-labels"])
+    assert len(runs[runs["params.role"].notna()]) == 6  # the killed training kept its run
 
 
 def test_a_gpu_is_asked_for_only_when_the_study_trains_on_cuda() -> None:
