@@ -95,6 +95,7 @@ class DaskRunner(AbstractRunner):
         hook_manager: PluginManager | None = None,
         run_id: str | None = None,
     ) -> None:
+        """Submit every node, then wait: the first node error is raised here, the rest cancelled."""
         from distributed import Client, as_completed
 
         check_every_handover_is_a_file(pipeline, catalog)
