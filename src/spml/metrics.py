@@ -59,17 +59,20 @@ def mean_average_precision(scores: object, targets: object) -> float:
 
 
 def pseudo_label_quality(pseudo: object, truth: object) -> dict[str, float]:
-    """How close pseudo labels are to the truth: cardinality and micro precision/recall/F1."""
+    """How close pseudo labels are to the truth: cardinality and micro precision/recall/F1.
+
+    Targets may be soft (in [0, 1]: a target t counts as t of a positive) and unknown (NaN:
+    counts as no positive); on hard 0/1 labels these are the usual counts.
+    """
     pseudo_matrix, truth_matrix = _matching_matrices(pseudo, truth, "pseudo", "truth")
-    _check_binary(pseudo_matrix, "pseudo")
     _check_binary(truth_matrix, "truth")
     if pseudo_matrix.shape[0] == 0:
         raise ValueError("pseudo has no rows")
-    predicted = pseudo_matrix.astype(bool)
-    actual = truth_matrix.astype(bool)
-    true_positives = int(np.count_nonzero(predicted & actual))
-    n_predicted = int(np.count_nonzero(predicted))
-    n_actual = int(np.count_nonzero(actual))
+    targets = _soft_targets(pseudo_matrix)
+    actual = truth_matrix.astype(np.float64)
+    true_positives = float((targets * actual).sum())
+    n_predicted = float(targets.sum())
+    n_actual = float(actual.sum())
     precision = true_positives / n_predicted if n_predicted else 0.0
     recall = true_positives / n_actual if n_actual else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
@@ -79,3 +82,29 @@ def pseudo_label_quality(pseudo: object, truth: object) -> dict[str, float]:
         "recall": float(recall),
         "f1": float(f1),
     }
+
+
+def per_class_quality(pseudo: object, truth: object) -> dict[str, list[float]]:
+    """Precision and recall of each class's pseudo labels (soft and unknown as above); a class
+    with no pseudo positive has precision 0, one with no true positive recall 0."""
+    pseudo_matrix, truth_matrix = _matching_matrices(pseudo, truth, "pseudo", "truth")
+    _check_binary(truth_matrix, "truth")
+    targets = _soft_targets(pseudo_matrix)
+    actual = truth_matrix.astype(np.float64)
+    hits, predicted, positives = (targets * actual).sum(0), targets.sum(0), actual.sum(0)
+    return {
+        "precision": np.divide(hits, predicted, out=np.zeros_like(hits), where=predicted > 0)
+        .round(6)
+        .tolist(),
+        "recall": np.divide(hits, positives, out=np.zeros_like(hits), where=positives > 0)
+        .round(6)
+        .tolist(),
+    }
+
+
+def _soft_targets(pseudo: np.ndarray) -> np.ndarray:
+    """Targets in [0, 1] as float64, unknown (NaN) entries set to 0."""
+    values = np.nan_to_num(pseudo.astype(np.float64), nan=0.0)
+    if values.size and (values.min() < 0 or values.max() > 1):
+        raise ValueError("pseudo must contain targets in [0, 1] (or NaN for unknown)")
+    return values
