@@ -59,7 +59,7 @@ def test_the_variants_environment_sweeps_every_policy_over_two_seeds() -> None:
     round_one = [v for v in design.students if v.round == 1 and not v.noisy]
     assert {v.keep_observed for v in round_one} == {False, True}
     assert any(v.noisy for v in design.students)
-    assert max(v.round for v in design.students) == 2
+    assert max(v.round for v in design.students) >= 3  # at least two self-training rounds
     assert len({(v.slug, v.round) for v in design.students}) == len(design.students)
 
 

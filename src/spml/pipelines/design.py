@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +22,8 @@ from kedro.config import OmegaConfigLoader
 from kedro.io import AbstractDataset
 from omegaconf.basecontainer import BaseContainer
 
-from spml import losses, models, policies
-from spml.augment import Augment
+from spml import losses, models
+from spml.pipelines.student_variants import student_variants, study_seeds
 from spml.pseudo import tau_slug, validate_tau
 from spml.registry import did_you_mean
 from spml.train_settings import TrainSettings
@@ -128,6 +128,19 @@ def design_from_parameters(params: Mapping[str, Any]) -> StudyDesign:
         raise ValueError(f"Parameter model.frozen_backbone must be true or false, got {frozen!r}")
     band_low = validate_tau((params.get("pseudo_labeling") or {}).get("band_low", 0.5), "band_low")
     variants = student_variants(params, taus)
+    check_variants(variants, params, band_low, frozen)
+    paper = all(variant.is_paper for variant in variants)
+    return StudyDesign(
+        taus, baselines, frozen, () if paper else variants, study_seeds(params), band_low
+    )
+
+
+def check_variants(
+    variants: tuple[Variant, ...], params: Mapping[str, Any], band_low: float, frozen: bool
+) -> None:
+    """What the variants need from the rest of the study: a band above band_low, images for
+    noise, and a student loss that can ignore the band's unknown targets."""
+    student_loss = str((params.get("student") or {}).get("loss"))
     for variant in variants:
         if variant.policy == "band" and variant.value < band_low:
             raise ValueError(
@@ -139,145 +152,12 @@ def design_from_parameters(params: Mapping[str, Any]) -> StudyDesign:
                 "Parameter student.augment needs images, but model.frozen_backbone is true "
                 "(models train on features)"
             )
-    student_loss = str((params.get("student") or {}).get("loss"))
-    masked = any(variant.policy == "band" for variant in variants)
-    if (
-        masked
-        and student_loss in losses.LOSSES
-        and not losses.LOSSES[student_loss].can_ignore_entries()
-    ):
-        raise ValueError(
-            f"Parameter student.loss={student_loss!r} has a batch regulariser, so it cannot ignore "
-            "the band policy's unknown targets; choose a loss without one (e.g. bce_ls)"
-        )
-    paper = all(variant.is_paper for variant in variants)
-    return StudyDesign(
-        taus, baselines, frozen, () if paper else variants, study_seeds(params), band_low
-    )
-
-
-def _as_list(value: Any, name: str) -> list[Any]:
-    """A parameter that takes one value or a list of them, as a non-empty list."""
-    values = list(value) if isinstance(value, list | tuple) else [value]
-    if not values:
-        raise ValueError(f"Parameter {name} must not be an empty list")
-    return values
-
-
-def _flag(value: Any, name: str) -> bool:
-    """A true/false parameter, refused when it is anything else."""
-    if not isinstance(value, bool):
-        raise ValueError(f"Parameter {name} must be true or false, got {value!r}")
-    return value
-
-
-def _dropout(value: Any, name: str) -> float:
-    """A dropout rate in [0, 1)."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1:
-        raise ValueError(f"Parameter {name} must be a number in [0, 1), got {value!r}")
-    return float(value)
-
-
-def _rounds(value: Any, name: str) -> int:
-    """A number of self-training rounds, at least 1."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"Parameter {name} must be an integer >= 1, got {value!r}")
-    return value
-
-
-def _policy_value(policy: str, value: Any, name: str) -> float:
-    """A policy's swept value, checked by the policy (the class count is checked at run time)."""
-    try:
-        return policies.POLICIES[policy].check(value, None)
-    except ValueError as error:
-        raise ValueError(f"Parameter {name}: {error}") from error
-
-
-def student_variants(params: Mapping[str, Any], taus: tuple[float, ...]) -> tuple[Variant, ...]:
-    """Every student: each policy x its grid x keep_observed (with the students' noise, for
-    `self_training.rounds` rounds), then the extra `self_training.chains`; each once."""
-    labelling = params.get("pseudo_labeling") or {}
-    student = params.get("student") or {}
-    self_training = params.get("self_training") or {}
-    noise = {
-        "augment": Augment.from_config(student.get("augment")),
-        "dropout": _dropout(student.get("dropout", 0.0), "student.dropout"),
-    }
-    rounds = _rounds(self_training.get("rounds", 1), "self_training.rounds")
-    keeps = [
-        _flag(keep, "pseudo_labeling.keep_observed")
-        for keep in _as_list(labelling.get("keep_observed", False), "pseudo_labeling.keep_observed")
-    ]
-    chains: list[tuple[Variant, int]] = []
-    for policy in _as_list(labelling.get("policy", "threshold"), "pseudo_labeling.policy"):
-        policies.POLICIES[str(policy)]  # names the parameter and the valid policies
-        grid = taus if policy == "threshold" else _grid(labelling, policy)
-        for value in grid:
-            for keep in keeps:
-                chains.append((Variant(policy, value, keep, **noise), rounds))
-    for number, chain in enumerate(self_training.get("chains") or []):
-        chains.append(_chain(chain, f"self_training.chains[{number}]", noise, rounds))
-    students = {
-        replace(variant, round=r): None for variant, last in chains for r in range(1, last + 1)
-    }
-    variants = tuple(sorted(students, key=lambda variant: variant.round))
-    _check_unique_names(variants)
-    return variants
-
-
-def _grid(labelling: Mapping[str, Any], policy: str) -> tuple[float, ...]:
-    """A policy's sweep from pseudo_labeling.grids.<policy>."""
-    name = f"pseudo_labeling.grids.{policy}"
-    grid = (labelling.get("grids") or {}).get(policy)
-    if not isinstance(grid, list | tuple) or not grid:
-        raise ValueError(f"Parameter {name} must be a non-empty list of values, got {grid!r}")
-    return tuple(_policy_value(policy, value, name) for value in grid)
-
-
-def _chain(chain: Any, name: str, noise: Mapping[str, Any], rounds: int) -> tuple[Variant, int]:
-    """One self-training chain: a variant (unset keys as the sweep's) and its rounds."""
-    known = {"policy", "value", "keep_observed", "augment", "dropout", "rounds"}
-    if not isinstance(chain, Mapping) or not {"policy", "value"} <= set(chain):
-        raise ValueError(f"Parameter {name} must be a mapping with a policy and a value")
-    unknown = sorted(set(chain) - known)
-    if unknown:
-        raise ValueError(f"Unknown key(s) {unknown} in parameter {name}; valid: {sorted(known)}")
-    policy = str(chain["policy"])
-    policies.POLICIES[policy]
-    variant = Variant(
-        policy,
-        _policy_value(policy, chain["value"], f"{name}.value"),
-        _flag(chain.get("keep_observed", False), f"{name}.keep_observed"),
-        Augment.from_config(chain["augment"]) if "augment" in chain else noise["augment"],
-        _dropout(chain.get("dropout", noise["dropout"]), f"{name}.dropout"),
-    )
-    return variant, _rounds(chain.get("rounds", rounds), f"{name}.rounds")
-
-
-def _check_unique_names(variants: tuple[Variant, ...]) -> None:
-    """Two different students must not share a name (e.g. two noise settings in one study)."""
-    seen: dict[tuple[str, int], Variant] = {}
-    for variant in variants:
-        other = seen.setdefault((variant.slug, variant.round), variant)
-        if other != variant:
+        loss = losses.LOSSES[student_loss] if student_loss in losses.LOSSES else None
+        if variant.policy == "band" and loss is not None and not loss.can_ignore_entries():
             raise ValueError(
-                f"Two students would both be named {variant.slug!r} in round {variant.round}: "
-                f"{other} and {variant}; a study holds one noise setting per policy value"
+                f"Parameter student.loss={student_loss!r} has a batch regulariser, so it cannot "
+                "ignore the band policy's unknown targets; choose a loss without one (bce_ls)"
             )
-
-
-def study_seeds(params: Mapping[str, Any]) -> tuple[int, ...]:
-    """`seeds`: the training seeds every model is trained with; null for one study at
-    training.seed, with the names of the published study."""
-    seeds = params.get("seeds")
-    if seeds is None:
-        return ()
-    valid = isinstance(seeds, list | tuple) and seeds
-    if not valid or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds):
-        raise ValueError(f"Parameter seeds must be null or a list of integers >= 0, got {seeds!r}")
-    if len(set(seeds)) != len(seeds):
-        raise ValueError(f"Parameter seeds lists a seed twice: {list(seeds)}")
-    return tuple(seeds)
 
 
 def configured_parameters(conf_source: str | Path, env: str | None) -> dict[str, Any]:
