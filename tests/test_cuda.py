@@ -109,7 +109,7 @@ def test_noise_on_the_gpu_matches_the_cpu_and_a_noisy_soft_student_trains(colour
     from spml.augment import Augment
     from spml.data import LabelledImages
 
-    noise = Augment()
+    noise = Augment(min_area=0.35, max_aspect=1.333, brightness=0.4, contrast=0.4, saturation=0.4)
     batch = colour_coded(8, 0).batch(torch.arange(8))
     draws = noise.draw(8, torch.Generator().manual_seed(0))
     on_gpu = noise.apply(batch.cuda(), draws).cpu()

@@ -21,13 +21,14 @@ _GREY = (0.299, 0.587, 0.114)  # ITU-R 601 luma, as torchvision's rgb_to_graysca
 
 @dataclass(frozen=True)
 class Augment:
-    """How strong the noise is: crop area and aspect ranges, colour jitter strengths."""
+    """How strong the noise is: crop area and aspect ranges, colour jitter strengths (defaults:
+    `student.augmentation` in conf/base/parameters_student.yml)."""
 
-    min_area: float = 0.35  # a crop keeps between min_area and all of the image's area
-    max_aspect: float = 4 / 3  # crop width / height within [1 / max_aspect, max_aspect]
-    brightness: float = 0.4  # each factor drawn from [1 - strength, 1 + strength]
-    contrast: float = 0.4
-    saturation: float = 0.4
+    min_area: float  # a crop keeps between min_area and all of the image's area
+    max_aspect: float  # crop width / height within [1 / max_aspect, max_aspect]
+    brightness: float  # each factor drawn from [1 - strength, 1 + strength]
+    contrast: float
+    saturation: float
 
     def __post_init__(self) -> None:
         rules = {
@@ -41,27 +42,28 @@ class Augment:
             value = getattr(self, name)
             number = isinstance(value, int | float) and not isinstance(value, bool)
             if not number or not math.isfinite(value) or not ok(value):
-                raise ValueError(f"Parameter student.augment.{name} must be {rule}, got {value!r}")
+                raise ValueError(
+                    f"Parameter student.augmentation.{name} must be {rule}, got {value!r}"
+                )
 
     @classmethod
-    def from_config(cls, config: Any) -> Augment | None:
-        """`false`/null: no noise; `true`: the defaults; a mapping: those settings."""
-        if config is None or config is False:
+    def from_config(cls, enabled: Any, settings: Any) -> Augment | None:
+        """`student.augment` (true/false) with the strengths of `student.augmentation`."""
+        if not isinstance(enabled, bool):
+            raise ValueError(f"Parameter student.augment must be true or false, got {enabled!r}")
+        if not enabled:
             return None
-        if config is True:
-            return cls()
-        if not isinstance(config, Mapping):
+        if not isinstance(settings, Mapping):
             raise ValueError(
-                f"Parameter student.augment must be true, false or a mapping of settings, "
-                f"got {config!r}"
+                f"Parameter student.augmentation must be a mapping of settings, got {settings!r}"
             )
         known = {field.name for field in fields(cls)}
-        unknown = sorted(set(config) - known)
-        if unknown:
+        if set(settings) != known:
             raise ValueError(
-                f"Unknown setting(s) {unknown} in parameter student.augment; valid: {sorted(known)}"
+                f"Parameter student.augmentation must set exactly {sorted(known)}; unknown: "
+                f"{sorted(set(settings) - known)}, missing: {sorted(known - set(settings))}"
             )
-        return cls(**config)
+        return cls(**settings)
 
     def draw(self, n: int, generator: torch.Generator) -> torch.Tensor:
         """The n x 7 random numbers in [0, 1) of one batch, from the run's generator."""

@@ -24,6 +24,13 @@ from tests.conftest import PROJECT_ROOT, TINY_PARAMETERS, shipped_parameters
 
 PAPER = {"taus": [0.55, 0.65], "baselines": {"losses": ["an"]}}
 CHAIN = {"policy": "soft", "value": 1.0, "keep_observed": True, "rounds": 2}
+AUGMENTATION = {
+    "min_area": 0.5,
+    "max_aspect": 1.2,
+    "brightness": 0.1,
+    "contrast": 0.1,
+    "saturation": 0.1,
+}
 
 
 def test_the_default_parameters_design_the_paper_study() -> None:
@@ -71,7 +78,7 @@ def test_policies_grids_and_keep_observed_multiply_and_chains_add_rounds() -> No
             "keep_observed": [False, True],
             "grids": {"top_k": [1, 2]},
         },
-        "student": {"augment": False, "dropout": 0.0},
+        "student": {"augment": False, "augmentation": AUGMENTATION, "dropout": 0.0},
         "self_training": {
             "rounds": 1,
             "chains": [CHAIN, {**CHAIN, "augment": True, "dropout": 0.1}],
@@ -82,7 +89,7 @@ def test_policies_grids_and_keep_observed_multiply_and_chains_add_rounds() -> No
     assert len(sweep) == 8 and len(set(sweep)) == 8
     chain = [v for v in students if v.policy == "soft"]
     assert [(v.round, v.noisy) for v in chain] == [(1, False), (1, True), (2, False), (2, True)]
-    assert chain[1].augment == Augment() and chain[1].dropout == 0.1
+    assert chain[1].augment == Augment(**AUGMENTATION) and chain[1].dropout == 0.1
     assert [v.slug for v in chain] == ["soft_1_kept", "soft_1_kept_noisy"] * 2
 
 
@@ -118,7 +125,8 @@ def test_rounds_apply_to_every_swept_variant_and_repeat_nothing() -> None:
             "band_low",
         ),
         ({"student": {"dropout": 1.0}}, "student.dropout"),
-        ({"student": {"augment": {"hue": 1}}}, "student.augment"),
+        ({"student": {"augment": True, "augmentation": {"hue": 1}}}, "student.augmentation"),
+        ({"student": {"augment": {"min_area": 0.5}}}, "student.augment"),
         ({"self_training": {"rounds": 0}}, "self_training.rounds"),
         ({"self_training": {"chains": [{"policy": "soft"}]}}, r"self_training.chains\[0\]"),
         ({"self_training": {"chains": [{**CHAIN, "round": 2}]}}, r"self_training.chains\[0\]"),
@@ -129,7 +137,10 @@ def test_rounds_apply_to_every_swept_variant_and_repeat_nothing() -> None:
         ({"seeds": [0, 0]}, "seeds"),
         ({"seeds": "0,1"}, "seeds"),
         (
-            {"student": {"augment": True}, "model": {"frozen_backbone": True}},
+            {
+                "student": {"augment": True, "augmentation": AUGMENTATION},
+                "model": {"frozen_backbone": True},
+            },
             "student.augment",
         ),
         (

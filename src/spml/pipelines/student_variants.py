@@ -57,7 +57,7 @@ def student_variants(params: Mapping[str, Any], taus: tuple[float, ...]) -> tupl
     student = params.get("student") or {}
     self_training = params.get("self_training") or {}
     noise = {
-        "augment": Augment.from_config(student.get("augment")),
+        "augment": Augment.from_config(student.get("augment", False), student.get("augmentation")),
         "dropout": _dropout(student.get("dropout", 0.0), "student.dropout"),
     }
     rounds = _rounds(self_training.get("rounds", 1), "self_training.rounds")
@@ -73,7 +73,7 @@ def student_variants(params: Mapping[str, Any], taus: tuple[float, ...]) -> tupl
             for keep in keeps:
                 chains.append((Variant(policy, value, keep, **noise), rounds))
     for number, chain in enumerate(self_training.get("chains") or []):
-        chains.append(_chain(chain, f"self_training.chains[{number}]", noise, rounds))
+        chains.append(_chain(chain, f"self_training.chains[{number}]", noise, rounds, student))
     students = {
         replace(variant, round=r): None for variant, last in chains for r in range(1, last + 1)
     }
@@ -91,7 +91,17 @@ def _grid(labelling: Mapping[str, Any], policy: str) -> tuple[float, ...]:
     return tuple(_policy_value(policy, value, name) for value in grid)
 
 
-def _chain(chain: Any, name: str, noise: Mapping[str, Any], rounds: int) -> tuple[Variant, int]:
+def _augment(enabled: Any, student: Mapping[str, Any], name: str) -> Augment | None:
+    """A chain's own input noise: on or off, at the strengths of student.augmentation."""
+    try:
+        return Augment.from_config(enabled, student.get("augmentation"))
+    except ValueError as error:
+        raise ValueError(f"Parameter {name}.augment: {error}") from error
+
+
+def _chain(
+    chain: Any, name: str, noise: Mapping[str, Any], rounds: int, student: Mapping[str, Any]
+) -> tuple[Variant, int]:
     """One self-training chain: a variant (unset keys as the sweep's) and its rounds."""
     known = {"policy", "value", "keep_observed", "augment", "dropout", "rounds"}
     if not isinstance(chain, Mapping) or not {"policy", "value"} <= set(chain):
@@ -105,7 +115,7 @@ def _chain(chain: Any, name: str, noise: Mapping[str, Any], rounds: int) -> tupl
         policy,
         _policy_value(policy, chain["value"], f"{name}.value"),
         _flag(chain.get("keep_observed", False), f"{name}.keep_observed"),
-        Augment.from_config(chain["augment"]) if "augment" in chain else noise["augment"],
+        noise["augment"] if "augment" not in chain else _augment(chain["augment"], student, name),
         _dropout(chain.get("dropout", noise["dropout"]), f"{name}.dropout"),
     )
     return variant, _rounds(chain.get("rounds", rounds), f"{name}.rounds")
