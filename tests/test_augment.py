@@ -120,3 +120,17 @@ def test_dropout_reaches_the_classifier_of_every_model_kind() -> None:
     assert not torch.equal(head(features), head(features))
     with pytest.raises(ValueError, match="student.dropout"):
         models.with_dropout(head, 1.0)
+
+
+def test_dropout_reaches_boostlus_class_activation_maps() -> None:
+    config = {"name": "small_cnn", "options": {"small_cnn": {"width": 4}}, "head": "boostlu"}
+    torch.manual_seed(0)
+    plain = models.build_from_config(config, 3)
+    noisy = models.with_dropout(models.build_from_config(config, 3), 0.5, "small_cnn")
+    noisy.load_state_dict(plain.state_dict())
+    x = torch.rand(2, 3, 16, 16)
+    plain.eval(), noisy.eval()
+    assert torch.equal(noisy(x), plain(x))
+    noisy.train()
+    torch.manual_seed(1)
+    assert not torch.equal(noisy(x), plain.train()(x))
