@@ -51,6 +51,62 @@ def test_the_default_parameters_design_the_paper_study() -> None:
     }
 
 
+def test_the_paper_study_keeps_its_nodes_datasets_and_parameters() -> None:
+    """The graph main had before the variants (results.md then cannot change by wiring):
+    only the pseudo labels also read the observed labels, which `threshold` ignores."""
+    taus, baselines = ("0_55", "0_65", "0_75", "0_85", "0_95"), ("an", "em", "bce")
+    model_inputs = {"full_labels", "train_images", "test_images", "test_labels"}
+    settings = {"params:checkpoints", "params:data_root", "params:model", "params:training"}
+    expected = {
+        "build_label_tables": (
+            {"coco_train_instances", "coco_test_instances", "params:protocol"},
+            {"dataset_stats", "full_labels", "observed_labels", "test_labels"},
+        ),
+        "decode_train_images": (
+            {"coco_train_images", "full_labels", "params:decode_on", "params:image_size"},
+            {"train_images"},
+        ),
+        "decode_test_images": (
+            {"coco_test_images", "test_labels", "params:decode_on", "params:image_size"},
+            {"test_images"},
+        ),
+        "train_teacher": (
+            model_inputs | settings | {"observed_labels", "params:teacher"},
+            {"teacher_metrics", "teacher_model"},
+        ),
+        "predict_teacher": (
+            {"full_labels", "params:model", "params:training", "teacher_model", "train_images"},
+            {"teacher_probabilities"},
+        ),
+        "report_study": (
+            {"full_labels", "params:reporting", "teacher_metrics"}
+            | {f"baseline_metrics_{loss}" for loss in baselines}
+            | {f"student_metrics_tau_{tau}" for tau in taus},
+            {"figure_map_against_tau", "figure_positives_against_tau"}
+            | {"results_markdown", "results_table"},
+        ),
+    }
+    for loss in baselines:
+        expected[f"baseline_{loss}.train_baseline_{loss}"] = (
+            model_inputs | settings | {"observed_labels", "params:baselines"},
+            {f"baseline_metrics_{loss}", f"baseline_model_{loss}"},
+        )
+    for tau in taus:
+        labels, quality = f"pseudo_labels_tau_{tau}", f"pseudo_label_quality_tau_{tau}"
+        expected[f"tau_{tau}.make_pseudo_labels"] = (
+            {"observed_labels", "teacher_probabilities"},
+            {labels},
+        )
+        expected[f"tau_{tau}.assess_pseudo_labels"] = ({"full_labels", labels}, {quality})
+        expected[f"tau_{tau}.train_student"] = (
+            model_inputs | settings | {"params:student", labels, quality},
+            {f"student_metrics_tau_{tau}", f"student_model_tau_{tau}"},
+        )
+    graph = register_pipelines(design_from_parameters(shipped_parameters("local")))
+    actual = {n.name: (set(n.inputs), set(n.outputs)) for n in graph["__default__"].nodes}
+    assert actual == expected
+
+
 def test_the_variants_environment_sweeps_every_policy_over_two_seeds() -> None:
     params = shipped_parameters("variants")
     check_parameters(params)
