@@ -59,15 +59,15 @@ def test_the_paper_study_keeps_its_nodes_datasets_and_parameters() -> None:
     settings = {"params:checkpoints", "params:data_root", "params:model", "params:training"}
     expected = {
         "build_label_tables": (
-            {"coco_train_instances", "coco_test_instances", "params:protocol"},
+            {"raw_train_labels", "raw_test_labels", "params:protocol"},
             {"dataset_stats", "full_labels", "observed_labels", "test_labels"},
         ),
         "decode_train_images": (
-            {"coco_train_images", "full_labels", "params:decode_on", "params:image_size"},
+            {"raw_train_images", "full_labels", "params:decode_on", "params:image_size"},
             {"train_images"},
         ),
         "decode_test_images": (
-            {"coco_test_images", "test_labels", "params:decode_on", "params:image_size"},
+            {"raw_test_images", "test_labels", "params:decode_on", "params:image_size"},
             {"test_images"},
         ),
         "train_teacher": (

@@ -13,7 +13,8 @@ Outside a session (kedro viz without hooks, `kedro registry`) the design comes f
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ class StudyDesign:
     taus: tuple[float, ...]
     baselines: tuple[str, ...] = ()
     frozen_backbone: bool = False
+    pre_extracted_features: bool = False  # frozen mode reads features files, decodes no image
     variants: tuple[Variant, ...] = ()  # every student of every round; () = the paper's, per tau
     seeds: tuple[int, ...] = ()  # () = one study at training.seed, with unprefixed names
     band_low: float = 0.5
@@ -88,6 +90,10 @@ class StudyDesign:
         }
 
 
+PRE_EXTRACTED = ("pre_extracted_train_features", "pre_extracted_test_features")
+"""Catalog entries of features files that frozen-backbone mode uses where they exist."""
+
+
 def scope(seed: int | None, round_: int = 1) -> str:
     """The prefix of a model's dataset names: 'seed_1.' for one seed of several, 'round_2.' for a
     later self-training round, '' for the published study's models."""
@@ -102,8 +108,11 @@ def namespace(prefix: str, name: str = "") -> str | None:
     return (prefix + name).strip(".") or None
 
 
-def design_from_parameters(params: Mapping[str, Any]) -> StudyDesign:
-    """Read `taus` (or a single `tau` given on the command line), `baselines`, the pseudo-label
+def design_from_parameters(
+    params: Mapping[str, Any], catalog: Mapping[str, Any] | None = None
+) -> StudyDesign:
+    """Read `taus` (or a single `tau` given on the command line), `baselines`, the
+    frozen-backbone mode (pre-extracted features where `catalog` has them), the pseudo-label
     policies with their grids, the students' noise, the self-training rounds and `seeds`."""
     if params.get("tau") is not None:
         taus = (validate_tau(params["tau"], "tau"),)
@@ -131,8 +140,31 @@ def design_from_parameters(params: Mapping[str, Any]) -> StudyDesign:
     check_variants(variants, params, band_low, frozen)
     paper = all(variant.is_paper for variant in variants)
     return StudyDesign(
-        taus, baselines, frozen, () if paper else variants, study_seeds(params), band_low
+        taus,
+        baselines,
+        frozen,
+        frozen and pre_extracted_on_disk(catalog or {}),
+        variants=() if paper else variants,
+        seeds=study_seeds(params),
+        band_low=band_low,
     )
+
+
+def pre_extracted_on_disk(catalog: Mapping[str, Any]) -> bool:
+    """Whether the catalog configuration declares pre-extracted features and both exist."""
+    if not all(name in catalog for name in PRE_EXTRACTED):
+        return False
+    found = {
+        name: AbstractDataset.from_config(name, dict(catalog[name])).exists()
+        for name in PRE_EXTRACTED
+    }
+    if len(set(found.values())) > 1:
+        present, absent = sorted(found, key=lambda name: not found[name])
+        raise ValueError(
+            f"{present} exists but {absent} does not ({catalog[absent]['filepath']}): "
+            "frozen-backbone mode uses pre-extracted features only when both are there"
+        )
+    return all(found.values())
 
 
 def check_variants(
