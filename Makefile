@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export KEDRO_DISABLE_TELEMETRY := 1
 MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/mlflow.db
 
-.PHONY: setup run test lint mutate viz viz-build mlflow-ui bench clean
+.PHONY: setup run test lint mutate viz viz-build mlflow-ui notebook screenshots bench clean
 
 $(BIN)/kedro: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,7 +39,19 @@ viz-build: setup    ## a static copy of the graph under build/
 	$(BIN)/kedro viz build
 
 mlflow-ui: setup    ## the tracked runs in the browser (http://127.0.0.1:5000)
+	@echo "The study's runs: http://127.0.0.1:5000/#/experiments/1/runs?workflowType=machine_learning"
 	$(BIN)/mlflow ui --backend-store-uri $(MLFLOW_TRACKING_URI) --host 127.0.0.1 --port 5000
+
+$(BIN)/jupyter-lab: pyproject.toml
+	$(BIN)/python -m pip install -e '.[test,notebook]'
+	touch $@
+
+notebook: setup $(BIN)/jupyter-lab  ## JupyterLab with the project's kernel (catalog, context, session loaded)
+	$(BIN)/kedro jupyter lab --ip 127.0.0.1 --no-browser
+
+screenshots: setup  ## docs/*.png: the MLflow runs page, its chart view, kedro-viz (after make run; needs chromium)
+	$(BIN)/python -m pip install -e '.[test,screenshots]'
+	$(BIN)/python tools/screenshots.py
 
 bench: setup        ## wall time of each stage of the demo study
 	$(BIN)/python bench/study_timing.py

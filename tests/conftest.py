@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from kedro.framework.session import KedroSession
+from kedro.framework.startup import bootstrap_project
 
 from spml.data import LabelledImages
 from tests.images import colour_coded_images
@@ -81,3 +83,12 @@ def kedro(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=900,
     )
+
+
+@pytest.fixture
+def finished_study(tiny_project: Path) -> Path:
+    """The default pipeline run once on the tiny project."""
+    bootstrap_project(tiny_project)
+    with KedroSession.create(project_path=tiny_project) as session:
+        session.run()
+    return tiny_project

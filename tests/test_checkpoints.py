@@ -86,12 +86,11 @@ def test_when_no_state_can_be_read_the_model_trains_from_scratch(
     assert len(list(tmp_path.glob("*.unreadable-*"))) == 2
 
 
-def test_an_unfinished_training_names_the_run_to_continue(tmp_path: Path) -> None:
+def test_a_checkpoint_names_the_run_it_recorded_for_its_inputs_only(tmp_path: Path) -> None:
     checkpoint = Checkpoint(tmp_path, "inputs", run_id="run-1")
     checkpoint.save(_state(), 1, {})
-    assert Checkpoint(tmp_path, "inputs").run_to_continue(2, "model") == "run-1"
-    assert Checkpoint(tmp_path, "inputs").run_to_continue(1, "model") is None  # finished
-    assert Checkpoint(tmp_path, "other inputs").run_to_continue(2, "model") is None
+    assert Checkpoint(tmp_path, "inputs").recorded_run("model") == "run-1"
+    assert Checkpoint(tmp_path, "other inputs").recorded_run("model") is None
 
 
 def _state() -> TrainingState:

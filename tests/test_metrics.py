@@ -7,7 +7,13 @@ import pytest
 import torch
 from sklearn.metrics import average_precision_score
 
-from spml.metrics import mean_average_precision, per_class_quality, pseudo_label_quality
+from spml.metrics import (
+    mean_average_precision,
+    per_class_precision_recall,
+    per_class_quality,
+    pseudo_label_quality,
+    scores_by_label_kind,
+)
 
 
 def test_map_equals_sklearn_mean_over_classes():
@@ -125,3 +131,47 @@ def test_per_class_quality_hand_computed():
     quality = per_class_quality(pseudo, truth)
     assert quality["precision"] == pytest.approx([0.5, 0.5 / 1.5, 0.0, 0.0])
     assert quality["recall"] == pytest.approx([1.0, 0.25, 0.0, 0.0])
+
+
+def test_per_class_precision_recall_hand_computed():
+    pseudo = np.array([[1, 0, 0], [1, 1, 0], [0, 1, 0], [1, 0, 0]])
+    truth = np.array([[1, 1, 0], [0, 1, 0], [0, 0, 1], [1, 0, 0]])
+    precision, recall = per_class_precision_recall(pseudo, truth)
+    np.testing.assert_allclose(precision, [2 / 3, 1 / 2, np.nan])  # class 2: nothing predicted
+    np.testing.assert_allclose(recall, [1.0, 1 / 2, 0.0])
+    _, recall_without_positives = per_class_precision_recall(pseudo[:, :1], np.zeros((4, 1)))
+    assert np.isnan(recall_without_positives).all()
+
+
+def test_per_class_precision_recall_checks_its_inputs():
+    with pytest.raises(ValueError, match="shape"):
+        per_class_precision_recall(np.zeros((2, 3)), np.zeros((2, 2)))
+    with pytest.raises(ValueError, match=r"pseudo must contain targets in \[0, 1\]"):
+        per_class_precision_recall(np.full((2, 2), 1.5), np.zeros((2, 2)))
+    with pytest.raises(ValueError, match="truth must contain only 0 and 1"):
+        per_class_precision_recall(np.zeros((2, 2)), np.full((2, 2), 2))
+
+
+def test_scores_by_label_kind_splits_every_entry_once():
+    scores = np.array([[0.9, 0.6, 0.1], [0.2, 0.8, 0.7]])
+    observed = np.array([[1, 0, 0], [0, 1, 0]])
+    truth = np.array([[1, 1, 0], [0, 1, 1]])
+    groups = scores_by_label_kind(scores, observed, truth)
+    assert list(groups) == ["observed positives", "hidden positives", "true negatives"]
+    np.testing.assert_array_equal(groups["observed positives"], [0.9, 0.8])
+    np.testing.assert_array_equal(groups["hidden positives"], [0.6, 0.7])
+    np.testing.assert_array_equal(groups["true negatives"], [0.1, 0.2])
+
+
+@pytest.mark.parametrize(
+    "observed, truth, message",
+    [
+        ([[1, 0]], [[0, 1]], "observed has a positive that truth lacks"),
+        ([[1, 0, 0]], [[1, 0]], "observed shape"),
+        ([[0.5, 0]], [[1, 0]], "observed must contain only 0 and 1"),
+        ([[1, 0]], [[1, 2]], "truth must contain only 0 and 1"),
+    ],
+)
+def test_scores_by_label_kind_names_inconsistent_labels(observed, truth, message):
+    with pytest.raises(ValueError, match=message):
+        scores_by_label_kind(np.array([[0.5, 0.5]]), np.array(observed), np.array(truth))

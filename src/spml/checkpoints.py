@@ -132,12 +132,11 @@ class Checkpoint:
             return self._loaded
         return None
 
-    def run_to_continue(self, epochs: int, label: str) -> str | None:
-        """The MLflow run of an unfinished training (fewer than `epochs` saved) to continue."""
+    def recorded_run(self, label: str) -> str | None:
+        """The MLflow run this training recorded: to continue when unfinished, to reuse (not
+        to repeat) when finished."""
         payload = self.load(label)
-        if payload is None or payload["epoch"] >= epochs:
-            return None
-        return payload.get("run_id")
+        return None if payload is None else payload.get("run_id")
 
     def save(self, state: TrainingState, epoch: int, progress: dict[str, Any]) -> None:
         """Write the state after `epoch` with the fit's `progress`, never leaving a torn file;

@@ -24,8 +24,14 @@ from spml.readers.voc import class_list_files, voc_labels
 class _LocalFile(AbstractVersionedDataset):
     """A local file, optionally versioned, whose saves replace it atomically."""
 
-    def __init__(self, filepath: str, version: Version | None = None) -> None:
+    def __init__(
+        self,
+        filepath: str,
+        version: Version | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(PurePosixPath(filepath), version)
+        self.metadata = metadata
 
     def _describe(self) -> dict[str, Any]:
         return {"filepath": str(self._filepath), "version": self._version}
@@ -65,8 +71,9 @@ class TableDataset(_LocalFile):
 class _OneFile(AbstractDataset):
     """An unversioned file whose format the subclass owns."""
 
-    def __init__(self, filepath: str) -> None:
+    def __init__(self, filepath: str, metadata: dict[str, Any] | None = None) -> None:
         self._filepath = Path(filepath)
+        self.metadata = metadata
 
     def _describe(self) -> dict[str, Any]:
         return {"filepath": str(self._filepath)}
@@ -79,8 +86,10 @@ class ImageCacheDataset(_OneFile):
     """Decoded images as a memory-mapped .npy, rebuilt only when the images or size change;
     `source` is the raw folder it is checked against before a pipeline reads it."""
 
-    def __init__(self, filepath: str, source: str | None = None) -> None:
-        super().__init__(filepath)
+    def __init__(
+        self, filepath: str, source: str | None = None, metadata: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__(filepath, metadata)
         self._source = Path(source) if source else None
 
     def _describe(self) -> dict[str, Any]:
@@ -194,8 +203,9 @@ class CocoInstancesDataset(_RawInput):
     layout = "annotations/instances_{train,val}2014.json, train2014/ and val2014/"
     readme = "Real MS-COCO 2014"
 
-    def __init__(self, filepath: str) -> None:
+    def __init__(self, filepath: str, metadata: dict[str, Any] | None = None) -> None:
         self._filepath = Path(filepath)
+        self.metadata = metadata
 
     def _describe(self) -> dict[str, Any]:
         return {"filepath": str(self._filepath)}
@@ -216,8 +226,9 @@ class CocoInstancesDataset(_RawInput):
 class _SplitOfFolder(_RawInput):
     """One split of a data set whose official files sit in one folder (VOC, CUB)."""
 
-    def __init__(self, path: str, split: str) -> None:
+    def __init__(self, path: str, split: str, metadata: dict[str, Any] | None = None) -> None:
         self._path, self._split = Path(path), split
+        self.metadata = metadata
 
     def _describe(self) -> dict[str, Any]:
         return {"path": str(self._path), "split": self._split}
@@ -255,8 +266,11 @@ class _FormattedFiles(_RawInput):
     layout = "formatted_{train,val}_{labels,images}.npy (and the images under image_folder)"
     readme = "NUS-WIDE and the reference's formatted files"
 
-    def __init__(self, filepath: str, images_filepath: str) -> None:
+    def __init__(
+        self, filepath: str, images_filepath: str, metadata: dict[str, Any] | None = None
+    ) -> None:
         self._filepath, self._images = Path(filepath), Path(images_filepath)
+        self.metadata = metadata
 
     def _describe(self) -> dict[str, Any]:
         return {"filepath": str(self._filepath), "images_filepath": str(self._images)}
@@ -282,8 +296,9 @@ class PreExtractedFeaturesDataset(_FormattedFiles):
 class ImageFolderDataset(AbstractDataset):
     """A folder of images handed to a node as a reader, so decoding happens once, in the node."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, metadata: dict[str, Any] | None = None) -> None:
         self._path = Path(path)
+        self.metadata = metadata
 
     def _describe(self) -> dict[str, Any]:
         return {"path": str(self._path)}

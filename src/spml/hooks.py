@@ -62,7 +62,8 @@ class StudyDesignHooks:
 
     @hook_impl
     def before_pipeline_run(self) -> None:
-        """kedro-mlflow has opened the study's run: mark it as this process's (see tracking)."""
+        """kedro-mlflow has opened the study's run: mark it as this process's, and its
+        experiment as model training (see tracking)."""
         from spml import tracking
 
         tracking.claim_active_run()

@@ -84,21 +84,25 @@ def pseudo_label_quality(pseudo: object, truth: object) -> dict[str, float]:
     }
 
 
-def per_class_quality(pseudo: object, truth: object) -> dict[str, list[float]]:
-    """Precision and recall of each class's pseudo labels (soft and unknown as above); a class
-    with no pseudo positive has precision 0, one with no true positive recall 0."""
+def per_class_precision_recall(pseudo: object, truth: object) -> tuple[np.ndarray, np.ndarray]:
+    """Precision and recall of pseudo labels for each class (soft targets count as fractions,
+    unknown ones as nothing; NaN where a class has no pseudo or no true positive), to see which
+    classes a policy serves and which it starves."""
     pseudo_matrix, truth_matrix = _matching_matrices(pseudo, truth, "pseudo", "truth")
     _check_binary(truth_matrix, "truth")
-    targets = _soft_targets(pseudo_matrix)
-    actual = truth_matrix.astype(np.float64)
-    hits, predicted, positives = (targets * actual).sum(0), targets.sum(0), actual.sum(0)
+    targets, actual = _soft_targets(pseudo_matrix), truth_matrix.astype(np.float64)
+    hits = (targets * actual).sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return hits / targets.sum(axis=0), hits / actual.sum(axis=0)
+
+
+def per_class_quality(pseudo: object, truth: object) -> dict[str, list[float]]:
+    """Per-class precision and recall for a JSON file: a class with no pseudo positive has
+    precision 0, one with no true positive recall 0."""
+    precision, recall = per_class_precision_recall(pseudo, truth)
     return {
-        "precision": np.divide(hits, predicted, out=np.zeros_like(hits), where=predicted > 0)
-        .round(6)
-        .tolist(),
-        "recall": np.divide(hits, positives, out=np.zeros_like(hits), where=positives > 0)
-        .round(6)
-        .tolist(),
+        "precision": np.nan_to_num(precision).round(6).tolist(),
+        "recall": np.nan_to_num(recall).round(6).tolist(),
     }
 
 
@@ -108,3 +112,20 @@ def _soft_targets(pseudo: np.ndarray) -> np.ndarray:
     if values.size and (values.min() < 0 or values.max() > 1):
         raise ValueError("pseudo must contain targets in [0, 1] (or NaN for unknown)")
     return values
+
+
+def scores_by_label_kind(scores: object, observed: object, truth: object) -> dict[str, np.ndarray]:
+    """A model's scores split into observed positives, hidden positives (true but unobserved)
+    and true negatives: their overlap is what a pseudo-label threshold must cut through."""
+    score_matrix, truth_matrix = _matching_matrices(scores, truth, "scores", "truth")
+    observed_matrix, _ = _matching_matrices(observed, truth, "observed", "truth")
+    _check_binary(observed_matrix, "observed")
+    _check_binary(truth_matrix, "truth")
+    seen, positive = observed_matrix.astype(bool), truth_matrix.astype(bool)
+    if (seen & ~positive).any():
+        raise ValueError("observed has a positive that truth lacks: not labels of one data set")
+    return {
+        "observed positives": score_matrix[seen],
+        "hidden positives": score_matrix[positive & ~seen],
+        "true negatives": score_matrix[~positive],
+    }

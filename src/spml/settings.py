@@ -4,13 +4,16 @@ import os
 from pathlib import Path
 
 from kedro.config import OmegaConfigLoader
+from kedro.utils import find_kedro_project
 
 from spml.hooks import StageTimingHooks, StudyDesignHooks, StudyInputsHooks
 
 
 def default_tracking_uri() -> str:
-    """MLFLOW_TRACKING_URI when set, else the project's embedded SQLite store (mlflow.db)."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path.cwd() / 'mlflow.db'}"
+    """MLFLOW_TRACKING_URI when set, else the project's embedded SQLite store (mlflow.db in
+    the project folder, also from a notebook in notebooks/)."""
+    root = find_kedro_project(Path.cwd()) or Path.cwd()
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{root / 'mlflow.db'}"
 
 
 HOOKS = (StageTimingHooks(), StudyInputsHooks(), StudyDesignHooks())

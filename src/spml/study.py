@@ -112,6 +112,14 @@ def _model_config(train: LabelledImages, model_config: Mapping[str, Any]) -> dic
     return models.head_config(int(train.images.shape[1]))
 
 
+def model_description(
+    spec: ModelSpec, train: LabelledImages, model_config: Mapping[str, Any], categories: list[str]
+) -> dict[str, Any]:
+    """Who a trained model is and how to rebuild it for its weights:
+    `models.build_from_config(description["model"], len(description["categories"]))`."""
+    return {**asdict(spec), "model": _model_config(train, model_config), "categories": categories}
+
+
 def model_checkpoint(
     spec: ModelSpec,
     train: LabelledImages,

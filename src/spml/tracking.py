@@ -1,5 +1,7 @@
 """One MLflow run per trained model, with the same names everywhere so runs line up; a
-resumed training continues its run, and runs left RUNNING by killed processes are ended."""
+resumed training continues its run, a finished one reuses it, and runs left RUNNING by killed
+processes are ended. Model runs are top-level runs (MLflow's UI lists and charts them at once)
+tagged with the `kedro run` that produced them."""
 
 from __future__ import annotations
 
@@ -7,12 +9,16 @@ import contextlib
 import logging
 import os
 import socket
+import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import mlflow
+import torch
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
@@ -28,6 +34,25 @@ RUN_ID_KEY = "mlflow_run_id"
 # Tags naming the host and process of a run (see end_abandoned_runs).
 HOST_TAG = "spml_host"
 PID_TAG = "spml_pid"
+
+# MLflow 3's UI opens an experiment of this kind on its runs, not on the GenAI overview.
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+MODEL_TRAINING = "custom_model_development"
+
+# A model run's link to the `kedro run` that started it (mlflow.parentRunId would nest it).
+KEDRO_RUN_TAG = "kedro_run_id"
+
+# The selected weights (a state dict: torch.load(..., weights_only=True)) and how to build them.
+WEIGHTS_ARTIFACT = "model/weights.pt"
+CONFIG_ARTIFACT = "model/config.json"
+
+
+@dataclass(frozen=True)
+class ModelRun:
+    """A model's MLflow run, and whether it had already finished (its numbers are logged)."""
+
+    run_id: str
+    finished: bool
 
 
 def check_reachable(uri: str, timeout: float = 5.0) -> None:
@@ -76,34 +101,56 @@ def run_params(
 
 @contextlib.contextmanager
 def model_run(
-    name: str, params: Mapping[str, Any], resume_run_id: str | None = None
-) -> Iterator[str]:
-    """The run of one model, nested under the study's run when kedro-mlflow opened one: the
-    run `resume_run_id` when it can still be continued (a resumed training keeps one run and
-    one curve), else a new run; yields its run id."""
-    with _start_or_resume(name, resume_run_id) as run:
+    name: str, params: Mapping[str, Any], recorded_run_id: str | None = None
+) -> Iterator[ModelRun]:
+    """The run of one model: `recorded_run_id` (the run its checkpoint names) when it still
+    exists, so a resumed training keeps one run and one curve and a finished one adds no
+    duplicate; else a new top-level run tagged with the `kedro run` that opened it."""
+    run, finished = _start_or_resume(name, recorded_run_id)
+    with run:
         logged = run.data.params  # a continued run keeps the params it logged first
         mlflow.log_params({key: value for key, value in params.items() if key not in logged})
-        yield run.info.run_id
+        yield ModelRun(run.info.run_id, finished)
 
 
-def _start_or_resume(name: str, resume_run_id: str | None) -> mlflow.ActiveRun:
-    """Continue `resume_run_id`, or start a run named `name` when there is none to continue."""
-    nested = mlflow.active_run() is not None
-    if resume_run_id:
+def _start_or_resume(name: str, recorded_run_id: str | None) -> tuple[mlflow.ActiveRun, bool]:
+    """Reopen `recorded_run_id` (and whether it had finished), or start a run named `name`."""
+    if recorded_run_id:
         try:
-            run = mlflow.start_run(run_id=resume_run_id, nested=nested, tags=_process_tags())
+            finished = MlflowClient().get_run(recorded_run_id).info.status == "FINISHED"
+            run = mlflow.start_run(
+                run_id=recorded_run_id, nested=mlflow.active_run() is not None, tags=_process_tags()
+            )
         except MlflowException as error:
             log.warning(
                 "%s: MLflow run %s cannot be continued (%s); the training goes on in a new run",
                 name,
-                resume_run_id,
+                recorded_run_id,
                 error.message,
             )
         else:
-            log.info("%s: continuing MLflow run %s", name, resume_run_id)
-            return run
-    return mlflow.start_run(run_name=name, nested=nested, tags=_process_tags())
+            log.info(
+                "%s: %s MLflow run %s",
+                name,
+                "reusing the finished" if finished else "continuing",
+                recorded_run_id,
+            )
+            return run, finished
+    return _start_top_level(name), False
+
+
+def _start_top_level(name: str) -> mlflow.ActiveRun:
+    """A new run at the top level of the experiment, linked to the study's run by a tag."""
+    study = mlflow.active_run()
+    if study is None:
+        return mlflow.start_run(run_name=name, tags=_process_tags())
+    created = MlflowClient().create_run(
+        study.info.experiment_id,
+        run_name=name,
+        tags={**_process_tags(), KEDRO_RUN_TAG: study.info.run_id},
+    )
+    # nested=True only keeps the study's run active beneath: a run reopened by id gets no parent.
+    return mlflow.start_run(run_id=created.info.run_id, nested=True)
 
 
 def _process_tags() -> dict[str, str]:
@@ -113,9 +160,16 @@ def _process_tags() -> dict[str, str]:
 
 
 def claim_active_run() -> None:
-    """Tag the run kedro-mlflow opened for the study with this process."""
-    if mlflow.active_run() is not None:
-        mlflow.set_tags(_process_tags())
+    """Tag the run kedro-mlflow opened for the study with this process, and mark its
+    experiment as model training (also one made before the tag existed)."""
+    study = mlflow.active_run()
+    if study is None:
+        return
+    mlflow.set_tags(_process_tags())
+    client = MlflowClient()
+    experiment = client.get_experiment(study.info.experiment_id)
+    if experiment.tags.get(EXPERIMENT_KIND_TAG) != MODEL_TRAINING:
+        client.set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND_TAG, MODEL_TRAINING)
 
 
 def end_abandoned_runs(uri: str, experiment_name: str) -> None:
@@ -178,6 +232,16 @@ def log_missing_epochs(run_id: str, reports: list[EpochReport]) -> None:
     for report in reports:
         if report.epoch not in logged:
             log_epoch(report)
+
+
+def log_model(state: Mapping[str, torch.Tensor], config: Mapping[str, Any]) -> None:
+    """Attach the selected weights and the configuration that builds their model to the
+    active run, so a run in the UI leads to a usable model (no pickled classes)."""
+    with tempfile.TemporaryDirectory(prefix="spml-weights-") as folder:
+        weights = Path(folder) / Path(WEIGHTS_ARTIFACT).name
+        torch.save(dict(state), weights)
+        mlflow.log_artifact(str(weights), artifact_path=str(Path(WEIGHTS_ARTIFACT).parent))
+    mlflow.log_dict(dict(config), CONFIG_ARTIFACT)
 
 
 def log_final(metrics: Mapping[str, Any]) -> None:

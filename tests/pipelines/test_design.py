@@ -47,7 +47,7 @@ def test_each_tau_gets_its_own_namespaced_student_and_the_report_reads_them() ->
     assert "teacher_probabilities" in student.inputs()
     reported = reporting_pipeline(design).inputs()
     assert {"student_metrics_tau_0_55", "student_metrics_tau_0_70"} <= reported
-    assert [n.name for n in baselines_pipeline(design).nodes] == ["baseline_an.train_baseline_an"]
+    assert [n.name for n in baselines_pipeline(design).nodes] == ["baseline_an.train_AN"]
 
 
 @pytest.mark.parametrize(
@@ -210,6 +210,6 @@ def test_a_session_design_becomes_the_graph_kedro_runs() -> None:
         assert {n.namespace for n in pipelines["student"].nodes} == {"tau_0_42"}
         register_study(StudyDesign((0.3, 0.6), ("an",)))
         assert {n.namespace for n in pipelines["student"].nodes} == {"tau_0_30", "tau_0_60"}
-        assert "baseline_an.train_baseline_an" in {n.name for n in pipelines["baselines"].nodes}
+        assert "baseline_an.train_AN" in {n.name for n in pipelines["baselines"].nodes}
     finally:
         pipelines.configure("spml.pipeline_registry")  # as bootstrapping leaves it

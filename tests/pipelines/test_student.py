@@ -34,8 +34,11 @@ def test_the_student_trains_on_the_pseudo_labels_and_selects_on_clean_validation
     # Tracking is not under test here (tests/pipelines/test_study.py checks it on a real
     # store); a fresh MLflow database alone would take most of this test's time.
     monkeypatch.setattr(
-        tracking, "model_run", lambda name, params, resume_run_id=None: nullcontext("run")
+        tracking,
+        "model_run",
+        lambda name, params, recorded_run_id=None: nullcontext(tracking.ModelRun("run", False)),
     )
+    monkeypatch.setattr(tracking, "log_model", lambda state, description: None)
     monkeypatch.setattr(tracking, "log_final", lambda metrics: None)
     monkeypatch.setattr(tracking, "log_epoch", lambda report: None)
     rng = np.random.default_rng(0)

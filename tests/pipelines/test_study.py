@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import mlflow
@@ -13,6 +14,7 @@ from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 from PIL import Image
 
+from spml import models, tracking
 from tests.conftest import kedro
 
 EXPERIMENT = "spml-pseudo-labels"
@@ -25,16 +27,7 @@ def _model_runs(project: Path) -> pd.DataFrame:
     return runs[runs["params.role"].notna()].reset_index(drop=True)
 
 
-@pytest.fixture
-def finished_study(tiny_project: Path) -> Path:
-    """The default pipeline run once on the tiny project."""
-    bootstrap_project(tiny_project)
-    with KedroSession.create(project_path=tiny_project) as session:
-        session.run()
-    return tiny_project
-
-
-def test_study_writes_figures_table_and_one_run_per_model(finished_study: Path) -> None:
+def test_study_writes_figures_table_and_one_top_level_run_per_model(finished_study: Path) -> None:
     reports = finished_study / "data" / "08_reporting"
     for figure in ("fig1a_map_against_tau.png", "fig1b_positives_against_tau.png"):
         with Image.open(reports / figure) as image:
@@ -66,7 +59,8 @@ def test_study_writes_figures_table_and_one_run_per_model(finished_study: Path) 
     assert sorted(runs["tags.mlflow.runName"]) == sorted(results["name"])
     for column in ("role", "loss", "tau", "seed", "lr", "batch_size", "epochs", "model", "dataset"):
         assert runs[f"params.{column}"].notna().all(), column
-    assert runs["metrics.test_map"].notna().all()
+    for metric in ("test_map", "val_map", "train_loss"):
+        assert runs[f"metrics.{metric}"].notna().all(), metric
     student_runs = runs[runs["params.role"] == "student"]
     for metric in ("pseudo_pos_per_image", "pseudo_precision", "pseudo_recall"):
         assert student_runs[f"metrics.{metric}"].notna().all(), metric
@@ -80,6 +74,36 @@ def test_study_writes_figures_table_and_one_run_per_model(finished_study: Path) 
     )
     artifacts = {a.path for a in client.list_artifacts(study_run["run_id"].iloc[0])}
     assert {"fig1a_map_against_tau.png", "results.csv", "results.md"} <= artifacts
+    _check_listed_at_the_top_and_linked_to_their_kedro_run(runs)
+    _check_weights_rebuild_the_model(finished_study, runs)
+
+
+def _check_listed_at_the_top_and_linked_to_their_kedro_run(runs: pd.DataFrame) -> None:
+    """What MLflow's UI needs to list and chart the model runs as it opens."""
+    experiment = mlflow.get_experiment_by_name(EXPERIMENT)
+    assert experiment.tags[tracking.EXPERIMENT_KIND_TAG] == "custom_model_development"
+    study_id = mlflow.search_runs(
+        experiment_names=[EXPERIMENT], filter_string="tags.mlflow.runName = '__default__'"
+    )["run_id"].item()
+    top_level = mlflow.search_runs(
+        experiment_names=[EXPERIMENT], filter_string="tags.mlflow.parentRunId IS NULL"
+    )
+    assert set(runs["run_id"]) <= set(top_level["run_id"])
+    assert set(runs[f"tags.{tracking.KEDRO_RUN_TAG}"]) == {study_id}
+
+
+def _check_weights_rebuild_the_model(project: Path, runs: pd.DataFrame) -> None:
+    """A student run's weights artifact loads without pickles into the model its config builds."""
+    run_id = runs.set_index("tags.mlflow.runName").loc["student tau=0.3", "run_id"]
+    folder = Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="model"))
+    weights = torch.load(folder / "weights.pt", weights_only=True)
+    description = json.loads((folder / "config.json").read_text())
+    assert (description["role"], description["tau"]) == ("student", 0.3)
+    model = models.build_from_config(description["model"], len(description["categories"]))
+    model.load_state_dict(weights)
+    saved = next((project / "data/06_models/student_tau_0_30.pt").iterdir())
+    expected = torch.load(saved / "student_tau_0_30.pt", weights_only=True)
+    assert all(torch.equal(weights[key], expected[key]) for key in expected)
 
 
 def test_one_student_for_any_tau_reuses_the_teacher(finished_study: Path) -> None:
@@ -96,7 +120,10 @@ def test_one_student_for_any_tau_reuses_the_teacher(finished_study: Path) -> Non
 
     same = kedro(finished_study, "run", "--pipeline", "student", "--params", "tau=0.4")
     assert same.returncode == 0, same.stdout + same.stderr
-    assert (_model_runs(finished_study)["params.tau"] == "0.4").sum() == 2
+    again = _model_runs(finished_study)
+    assert list(again.loc[again["params.tau"] == "0.4", "run_id"]) == list(new["run_id"])
+    history = mlflow.tracking.MlflowClient().get_metric_history(new["run_id"].item(), "test_map")
+    assert len(history) == 1  # nothing trained, nothing logged twice
 
 
 @pytest.mark.parametrize("value", ["1.5", "abc", "-0.1"])
@@ -157,9 +184,13 @@ def test_a_broken_annotation_file_is_named_and_outputs_stay(tiny_project: Path) 
 
 def test_frozen_backbone_mode_trains_linear_heads_on_cached_features(tiny_project: Path) -> None:
     bootstrap_project(tiny_project)
+    mlflow.set_tracking_uri(f"sqlite:///{tiny_project / 'mlflow.db'}")
+    mlflow.create_experiment(EXPERIMENT)  # made by an older version: no experiment kind yet
     params = {"model": {"frozen_backbone": True}, "taus": [0.3], "baselines": {"losses": ["an"]}}
     with KedroSession.create(project_path=tiny_project, runtime_params=params) as session:
         session.run()
+    kind = mlflow.get_experiment_by_name(EXPERIMENT).tags.get(tracking.EXPERIMENT_KIND_TAG)
+    assert kind == "custom_model_development"
     features = np.load(tiny_project / "data/05_model_input/train_features.npy")
     images = np.load(tiny_project / "data/05_model_input/train_images.npy", mmap_mode="r")
     assert features.shape == (len(images), 64)  # small_cnn width 8: 8 * 8 channels

@@ -15,7 +15,13 @@ from kedro.pipeline import Node, node
 from spml import models, tracking
 from spml.data import LabelledImages
 from spml.inference import predict
-from spml.study import ModelSpec, checkpoint_history, model_checkpoint, train_and_test
+from spml.study import (
+    ModelSpec,
+    checkpoint_history,
+    model_checkpoint,
+    model_description,
+    train_and_test,
+)
 from spml.tables import category_columns, label_matrix, rows_of_split, training_rows
 from spml.train_settings import TrainSettings
 
@@ -63,12 +69,12 @@ def train_model(
         model_checkpoint(spec, train, val, model, settings, checkpoints) if checkpoints else None
     )
     with checkpoint.locked(spec.name) if checkpoint else contextlib.nullcontext():
-        resume = checkpoint.run_to_continue(settings.epochs, spec.name) if checkpoint else None
-        with tracking.model_run(spec.name, params, resume) as run_id:
+        recorded = checkpoint.recorded_run(spec.name) if checkpoint else None
+        with tracking.model_run(spec.name, params, recorded) as run:
             if checkpoint:
-                checkpoint.run_id = run_id
-                tracking.log_missing_epochs(run_id, checkpoint_history(checkpoint, spec.name))
-            if extra_metrics:
+                checkpoint.run_id = run.run_id
+                tracking.log_missing_epochs(run.run_id, checkpoint_history(checkpoint, spec.name))
+            if extra_metrics and not run.finished:
                 tracking.log_final(extra_metrics)
             trained = train_and_test(
                 spec,
@@ -80,10 +86,12 @@ def train_model(
                 checkpoint=checkpoint,
                 on_epoch_end=tracking.log_epoch,
             )
-            tracking.log_final(
-                {key: trained.metrics[key] for key in ("test_map", "best_val_map", "best_epoch")}
-            )
-    metrics = {**trained.metrics, **(extra_metrics or {}), tracking.RUN_ID_KEY: run_id}
+            if not run.finished:  # a reused run holds these numbers and weights already
+                selected = ("test_map", "best_val_map", "best_epoch")
+                tracking.log_final({key: trained.metrics[key] for key in selected})
+                description = model_description(spec, train, model, category_columns(labels))
+                tracking.log_model(trained.state, description)
+    metrics = {**trained.metrics, **(extra_metrics or {}), tracking.RUN_ID_KEY: run.run_id}
     return trained.state, metrics
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from kedro.config import OmegaConfigLoader
 from kedro.io import AbstractDataset
+from kedro.utils import find_kedro_project
 from omegaconf.basecontainer import BaseContainer
 
 from spml import losses, models
@@ -214,7 +215,7 @@ def configured_design(project_path: Path | None = None, env: str | None = None) 
     """The design conf/ describes, for tools that build the graph without a session."""
     from kedro.framework.project import settings
 
-    root = project_path or Path.cwd()
+    root = project_path or find_kedro_project(Path.cwd()) or Path.cwd()  # a notebook runs below it
     params, catalog = configured_config(
         root / settings.CONF_SOURCE, env or os.environ.get("KEDRO_ENV"), "parameters", "catalog"
     )

@@ -23,7 +23,7 @@ def create_pipeline(design: StudyDesign) -> Pipeline:
                     f"{scope(seed)}baseline_model_{loss}",
                     f"{scope(seed)}baseline_metrics_{loss}",
                 ],
-                name=f"train_baseline_{loss}",
+                name=f"train_{loss.upper()}",  # kedro-viz: "Train AN" in group "Baseline An"
                 namespace=namespace(scope(seed), f"baseline_{loss}"),
             )
             for seed in design.seed_scopes
