@@ -87,7 +87,7 @@ def test_the_paper_study_keeps_its_nodes_datasets_and_parameters() -> None:
         ),
     }
     for loss in baselines:
-        expected[f"baseline_{loss}.train_baseline_{loss}"] = (
+        expected[f"baseline_{loss}.train_{loss.upper()}"] = (
             model_inputs | settings | {"observed_labels", "params:baselines"},
             {f"baseline_metrics_{loss}", f"baseline_model_{loss}"},
         )
