@@ -25,9 +25,10 @@ PIPELINE_OF = [
     ("data_engineering", ("build_label_tables", "decode_")),
     ("teacher", ("train_teacher", "predict_teacher")),
     ("baselines", ("baseline_",)),
+    ("self_training", ("round_", "predict_student")),
     ("pseudo_labeling", ("make_pseudo_labels", "assess_pseudo_labels")),
     ("student", ("train_student",)),
-    ("reporting", ("report_study",)),
+    ("reporting", ("report_study", "report_variants")),
 ]
 
 
@@ -65,15 +66,21 @@ def timed_kedro(project: Path, *args: str) -> tuple[float, dict[str, float]]:
     return wall, dict(per_pipeline)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--keep", type=Path, help="run in this folder and keep it")
-    args = parser.parse_args()
-    project = args.keep or Path(tempfile.mkdtemp(prefix="spml-bench-"))
+def scratch_project(keep: Path | None, prefix: str) -> Path:
+    """A folder with this project's pyproject.toml and conf/ (`keep`, or a temporary one)."""
+    project = keep or Path(tempfile.mkdtemp(prefix=prefix))
     project.mkdir(parents=True, exist_ok=True)
     shutil.copy(ROOT / "pyproject.toml", project)
     shutil.copytree(ROOT / "conf", project / "conf", dirs_exist_ok=True)
     (project / "src").mkdir(exist_ok=True)
+    return project
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--keep", type=Path, help="run in this folder and keep it")
+    args = parser.parse_args()
+    project = scratch_project(args.keep, "spml-bench-")
 
     wall, stages = timed_kedro(project)
     print(f"full study (kedro run): {wall:.1f} s wall")

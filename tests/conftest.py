@@ -29,6 +29,19 @@ TINY_PARAMETERS = {
 }
 
 
+def shipped_parameters(env: str) -> dict:
+    """The parameters conf/ gives an environment, merged over base as a session does."""
+    from kedro.config import OmegaConfigLoader
+
+    return OmegaConfigLoader(
+        str(PROJECT_ROOT / "conf"),
+        base_env="base",
+        default_run_env="local",
+        env=env,
+        merge_strategy={"parameters": "soft"},
+    )["parameters"]
+
+
 @pytest.fixture
 def colour_coded() -> Callable[..., LabelledImages]:
     """A maker of images whose colour announces the class (see tests/images.py)."""

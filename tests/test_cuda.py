@@ -103,3 +103,25 @@ def test_two_gpus_match_one_gpu_with_the_doubled_batch(colour_coded) -> None:
     parallel = fit_data_parallel(partial(_build), train, val, settings, 2)
     for name, value in single.best_state.items():
         torch.testing.assert_close(parallel.best_state[name], value, rtol=1e-3, atol=1e-4)
+
+
+def test_noise_on_the_gpu_matches_the_cpu_and_a_noisy_soft_student_trains(colour_coded) -> None:
+    from spml.augment import Augment
+    from spml.data import LabelledImages
+
+    noise = Augment(min_area=0.35, max_aspect=1.333, brightness=0.4, contrast=0.4, saturation=0.4)
+    batch = colour_coded(8, 0).batch(torch.arange(8))
+    draws = noise.draw(8, torch.Generator().manual_seed(0))
+    on_gpu = noise.apply(batch.cuda(), draws).cpu()
+    torch.testing.assert_close(on_gpu, noise.apply(batch, draws), atol=0.05, rtol=0)
+    data = colour_coded(96, 0)
+    soft = data.targets * 0.8 + 0.1
+    soft[::4, 2] = float("nan")  # unknown entries, ignored by the loss
+    train = LabelledImages(data.images, data.rows, soft)
+    torch.manual_seed(3)
+    model = models.with_dropout(models.build_model("small_cnn", 3, width=8), 0.2)
+    result = fit(
+        model, losses.build("bce_ls"), train, colour_coded(48, 1), _settings(augment=noise)
+    )
+    assert all(np.isfinite(report.train_loss) for report in result.history)
+    assert result.best_val_map > 60

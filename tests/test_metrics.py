@@ -10,6 +10,7 @@ from sklearn.metrics import average_precision_score
 from spml.metrics import (
     mean_average_precision,
     per_class_precision_recall,
+    per_class_quality,
     pseudo_label_quality,
     scores_by_label_kind,
 )
@@ -98,13 +99,38 @@ def test_pseudo_label_quality_all_zero_and_shapes():
     [
         (np.zeros((2, 3)), np.zeros((3, 2)), r"^pseudo shape \(2, 3\) does not match truth shape"),
         (np.zeros((0, 3)), np.zeros((0, 3)), "^pseudo has no rows$"),
-        (np.full((1, 2), 0.5), np.zeros((1, 2)), "^pseudo must contain only 0 and 1$"),
+        (np.full((1, 2), 1.5), np.zeros((1, 2)), r"^pseudo must contain targets in \[0, 1\]"),
+        (np.full((1, 2), -0.5), np.zeros((1, 2)), r"^pseudo must contain targets in \[0, 1\]"),
         (np.zeros((1, 2)), np.full((1, 2), 3), "^truth must contain only 0 and 1$"),
     ],
 )
 def test_pseudo_label_quality_errors_name_the_problem(pseudo, truth, message):
     with pytest.raises(ValueError, match=message):
         pseudo_label_quality(pseudo, truth)
+
+
+def test_soft_and_unknown_targets_count_as_fractions_and_nothing():
+    pseudo = np.array([[0.5, np.nan, 1.0], [0.25, 0.0, np.nan]])
+    truth = np.array([[1, 1, 0], [0, 0, 1]])
+    # predicted mass 0.5 + 1 + 0.25 = 1.75; hit mass 0.5; 3 true positives
+    quality = pseudo_label_quality(pseudo, truth)
+    precision, recall = 0.5 / 1.75, 0.5 / 3
+    assert quality == pytest.approx(
+        {
+            "pos_per_image": 0.875,
+            "precision": precision,
+            "recall": recall,
+            "f1": 2 * precision * recall / (precision + recall),
+        }
+    )
+
+
+def test_per_class_quality_hand_computed():
+    pseudo = np.array([[1, 0.5, 0, np.nan], [1, 0, 0, 1], [0, 1, 0, np.nan]])
+    truth = np.array([[1, 1, 0, 1], [0, 1, 0, 0], [0, 0, 1, 0]])
+    quality = per_class_quality(pseudo, truth)
+    assert quality["precision"] == pytest.approx([0.5, 0.5 / 1.5, 0.0, 0.0])
+    assert quality["recall"] == pytest.approx([1.0, 0.25, 0.0, 0.0])
 
 
 def test_per_class_precision_recall_hand_computed():
@@ -120,8 +146,8 @@ def test_per_class_precision_recall_hand_computed():
 def test_per_class_precision_recall_checks_its_inputs():
     with pytest.raises(ValueError, match="shape"):
         per_class_precision_recall(np.zeros((2, 3)), np.zeros((2, 2)))
-    with pytest.raises(ValueError, match="pseudo must contain only 0 and 1"):
-        per_class_precision_recall(np.full((2, 2), 0.5), np.zeros((2, 2)))
+    with pytest.raises(ValueError, match=r"pseudo must contain targets in \[0, 1\]"):
+        per_class_precision_recall(np.full((2, 2), 1.5), np.zeros((2, 2)))
     with pytest.raises(ValueError, match="truth must contain only 0 and 1"):
         per_class_precision_recall(np.zeros((2, 2)), np.full((2, 2), 2))
 

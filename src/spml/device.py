@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -49,15 +50,26 @@ class Placement:
         return torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda and self.mixed_precision)
 
     def network_inputs(
-        self, batch: torch.Tensor, flips: torch.Tensor | None = None
+        self,
+        batch: torch.Tensor,
+        flips: torch.Tensor | None = None,
+        noise: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ) -> torch.Tensor:
         """A CPU batch on the device as the model takes it: uint8 images flipped (where `flips`
-        says) and normalised there, on the GPU when there is one; features as they are."""
+        says), given `noise` (a noisy student's crops and colours) and normalised there, on the
+        GPU when there is one; features as they are."""
         if batch.dtype != torch.uint8:
+            if noise is not None:
+                raise ValueError(
+                    "student.augment needs images, but the model trains on features "
+                    "(model.frozen_backbone: true)"
+                )
             return to_device(batch.float(), self.target)
         images = to_device(batch, self.target)
         if flips is not None:
             images = apply_flip(images, to_device(flips, images.device))
+        if noise is not None:
+            images = noise(images)
         inputs = normalise(images)
         if self.target.type == "cuda" and self.channels_last:
             inputs = inputs.contiguous(memory_format=torch.channels_last)

@@ -6,9 +6,11 @@ CVPR 2022, github.com/snucml/LargeLossMatters; Zhou et al. ECCV 2022,
 github.com/Correr-Zhou/SPML-AckTheUnknown): p = sigmoid(logit), neg_log(x) = -log(x + 1e-5),
 loss = sum of the B x C loss matrix / (B * C), plus the regulariser where there is one.
 
-Call a loss as ``loss(logits, observed, index=..., epoch=...)``: ``observed`` holds 1 for an
-observed positive and 0 for unknown (full 0/1 targets for ``bce``/``bce_ls``), ``index`` the
-batch's sample indices in [0, num_samples), ``epoch`` counts from 1. State that must survive an
+Call a loss as ``loss(logits, observed, index=..., epoch=..., mask=...)``: ``observed`` holds 1
+for an observed positive and 0 for unknown (full targets in [0, 1] for ``bce``/``bce_ls``, soft
+ones included), ``index`` the batch's sample indices in [0, num_samples), ``epoch`` counts from
+1, and ``mask`` (optional, boolean) marks entries to ignore: they contribute exactly zero to the
+loss and its gradient, whatever their target holds (NaN included). State that must survive an
 epoch lives in parameters and buffers, so ``state_dict()`` restores it; move the loss to the
 model's device.
 
@@ -154,6 +156,11 @@ class SPMLLoss(nn.Module):
         cls.hparams = declared
 
     @classmethod
+    def can_ignore_entries(cls) -> bool:
+        """Whether a mask can silence entries: not when a batch regulariser sees them all."""
+        return cls.regulariser is SPMLLoss.regulariser
+
+    @classmethod
     def hparam_defaults(cls) -> dict[str, Any]:
         """Hyper-parameters and their published defaults."""
         return {name: spec.default for name, spec in cls.hparams.items()}
@@ -192,16 +199,38 @@ class SPMLLoss(nn.Module):
         *,
         index: Tensor | None = None,
         epoch: int | None = None,
+        mask: Tensor | None = None,
     ) -> Tensor:
-        """Mean of the loss matrix over all B*C entries, plus the regulariser."""
+        """Mean of the loss matrix over all B*C entries (masked ones count as 0, as LL-R's
+        rejected entries do), plus the regulariser."""
         self._check_call(logits, observed, index, epoch)
+        self._check_mask(logits, mask)
         if logits.dtype in (torch.float16, torch.bfloat16):
             logits = logits.float()  # neg_log's 1e-5 and 1 - p are meaningless in half precision
         p = torch.sigmoid(logits)
         observed = observed.to(p.dtype)
+        if mask is not None:  # a finite target under the mask, so 0 * its gradient stays 0
+            observed = torch.where(mask, torch.zeros_like(observed), observed)
         self.observe(p.detach(), observed, index, epoch)
         matrix = self.loss_matrix(p, observed, index, epoch)
+        if mask is not None:
+            matrix = torch.where(mask, torch.zeros_like(matrix), matrix)
         return matrix.sum() / matrix.numel() + self.regulariser(p, index)
+
+    def _check_mask(self, logits: Tensor, mask: Tensor | None) -> None:
+        """A mask must match the logits; a batch regulariser would still see masked entries."""
+        if mask is None:
+            return
+        if mask.shape != logits.shape or mask.dtype != torch.bool:
+            raise ValueError(
+                f"Loss '{self.name}' needs a boolean mask of the logits' shape "
+                f"{tuple(logits.shape)}, got {mask.dtype} {tuple(mask.shape)}"
+            )
+        if not self.can_ignore_entries():
+            raise ValueError(
+                f"Loss '{self.name}' has a batch regulariser over every entry, so it cannot "
+                "ignore masked targets; choose a loss without one (e.g. bce_ls)"
+            )
 
     def observe(self, p: Tensor, z: Tensor, index: Tensor | None, epoch: int | None) -> None:
         """Update per-sample state from the batch before the loss is computed (stateful losses)."""

@@ -59,17 +59,20 @@ def mean_average_precision(scores: object, targets: object) -> float:
 
 
 def pseudo_label_quality(pseudo: object, truth: object) -> dict[str, float]:
-    """How close pseudo labels are to the truth: cardinality and micro precision/recall/F1."""
+    """How close pseudo labels are to the truth: cardinality and micro precision/recall/F1.
+
+    Targets may be soft (in [0, 1]: a target t counts as t of a positive) and unknown (NaN:
+    counts as no positive); on hard 0/1 labels these are the usual counts.
+    """
     pseudo_matrix, truth_matrix = _matching_matrices(pseudo, truth, "pseudo", "truth")
-    _check_binary(pseudo_matrix, "pseudo")
     _check_binary(truth_matrix, "truth")
     if pseudo_matrix.shape[0] == 0:
         raise ValueError("pseudo has no rows")
-    predicted = pseudo_matrix.astype(bool)
-    actual = truth_matrix.astype(bool)
-    true_positives = int(np.count_nonzero(predicted & actual))
-    n_predicted = int(np.count_nonzero(predicted))
-    n_actual = int(np.count_nonzero(actual))
+    targets = _soft_targets(pseudo_matrix)
+    actual = truth_matrix.astype(np.float64)
+    true_positives = float((targets * actual).sum())
+    n_predicted = float(targets.sum())
+    n_actual = float(actual.sum())
     precision = true_positives / n_predicted if n_predicted else 0.0
     recall = true_positives / n_actual if n_actual else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
@@ -82,15 +85,33 @@ def pseudo_label_quality(pseudo: object, truth: object) -> dict[str, float]:
 
 
 def per_class_precision_recall(pseudo: object, truth: object) -> tuple[np.ndarray, np.ndarray]:
-    """Precision and recall of pseudo labels for each class (NaN where a class has no pseudo
-    or no true positive), to see which classes a threshold serves and which it starves."""
+    """Precision and recall of pseudo labels for each class (soft targets count as fractions,
+    unknown ones as nothing; NaN where a class has no pseudo or no true positive), to see which
+    classes a policy serves and which it starves."""
     pseudo_matrix, truth_matrix = _matching_matrices(pseudo, truth, "pseudo", "truth")
-    _check_binary(pseudo_matrix, "pseudo")
     _check_binary(truth_matrix, "truth")
-    predicted, actual = pseudo_matrix.astype(bool), truth_matrix.astype(bool)
-    hits = (predicted & actual).sum(axis=0).astype(float)
+    targets, actual = _soft_targets(pseudo_matrix), truth_matrix.astype(np.float64)
+    hits = (targets * actual).sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return hits / predicted.sum(axis=0), hits / actual.sum(axis=0)
+        return hits / targets.sum(axis=0), hits / actual.sum(axis=0)
+
+
+def per_class_quality(pseudo: object, truth: object) -> dict[str, list[float]]:
+    """Per-class precision and recall for a JSON file: a class with no pseudo positive has
+    precision 0, one with no true positive recall 0."""
+    precision, recall = per_class_precision_recall(pseudo, truth)
+    return {
+        "precision": np.nan_to_num(precision).round(6).tolist(),
+        "recall": np.nan_to_num(recall).round(6).tolist(),
+    }
+
+
+def _soft_targets(pseudo: np.ndarray) -> np.ndarray:
+    """Targets in [0, 1] as float64, unknown (NaN) entries set to 0."""
+    values = np.nan_to_num(pseudo.astype(np.float64), nan=0.0)
+    if values.size and (values.min() < 0 or values.max() > 1):
+        raise ValueError("pseudo must contain targets in [0, 1] (or NaN for unknown)")
+    return values
 
 
 def scores_by_label_kind(scores: object, observed: object, truth: object) -> dict[str, np.ndarray]:

@@ -6,6 +6,7 @@ import inspect
 import logging
 import math
 from collections.abc import Callable, Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +80,20 @@ def check_options(options: Mapping[str, Any]) -> None:
             )
 
 
+def classifier_of(model: nn.Module, name: object) -> nn.Linear | nn.Conv2d:
+    """The final layer that turns features into logits (ResNets' fc, a Sequential's last layer,
+    a linear head itself, or BoostLU's 1x1 convolution)."""
+    if isinstance(model, BoostLUClassifier):
+        return model.cam
+    if isinstance(model, nn.Linear):
+        return model
+    if isinstance(getattr(model, "fc", None), nn.Linear):
+        return model.fc
+    if isinstance(model, nn.Sequential) and isinstance(model[-1], nn.Linear):
+        return model[-1]
+    raise ValueError(f"Model {name!r} has no final linear classifier")
+
+
 def backbone_from_config(config: Mapping[str, Any]) -> tuple[nn.Module, int]:
     """The configured model without its classifier, and the width of the features it outputs."""
     if configured_head(config) != DEFAULT_HEAD:
@@ -88,14 +103,13 @@ def backbone_from_config(config: Mapping[str, Any]) -> tuple[nn.Module, int]:
             configured_head(config),
         )
     model = _named_model(config, num_classes=1)
+    if isinstance(model, nn.Linear):
+        raise ValueError(f"Model {config.get('name')!r} has no backbone to extract features with")
+    dim = classifier_of(model, config.get("name")).in_features
     if hasattr(model, "fc"):
-        dim = model.fc.in_features
         model.fc = nn.Identity()
-    elif isinstance(model, nn.Sequential) and isinstance(model[-1], nn.Linear):
-        dim = model[-1].in_features
-        model = model[:-1]
     else:
-        raise ValueError(f"Model {config.get('name')!r} has no classifier to strip for features")
+        model = model[:-1]
     return model, int(dim)
 
 
@@ -168,6 +182,21 @@ def boostlu_classifier(model: nn.Module, config: Mapping[str, Any]) -> nn.Module
         raise ValueError(f"Parameter model.boostlu_alpha must be a number > 0, got {alpha!r}")
     features, classifier = feature_map_and_classifier(model)
     return BoostLUClassifier(features, classifier, float(alpha))
+
+
+def _drop_features(rate: float, module: nn.Module, args: tuple[torch.Tensor]) -> tuple:
+    """Dropout on the classifier's input, only while the model trains."""
+    return (nn.functional.dropout(args[0], rate, module.training),)
+
+
+def with_dropout(model: nn.Module, rate: float, name: object = "model") -> nn.Module:
+    """Noisy Student's model noise: dropout before the classifier. A hook, not a new layer, so
+    the weights keep their names and a noisy student's weights load into a plain model."""
+    if not 0 <= rate < 1:
+        raise ValueError(f"Parameter student.dropout must be in [0, 1), got {rate!r}")
+    if rate > 0:
+        classifier_of(model, name).register_forward_pre_hook(partial(_drop_features, rate))
+    return model
 
 
 def head_config(in_features: int) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from spml.pipelines import (
     data_engineering,
     pseudo_labeling,
     reporting,
+    self_training,
     student,
     teacher,
 )
@@ -23,6 +24,7 @@ PIPELINES: dict[str, Callable[[StudyDesign], Pipeline]] = {
     "teacher": teacher.create_pipeline,
     "pseudo_labeling": pseudo_labeling.create_pipeline,
     "student": student.create_pipeline,
+    "self_training": self_training.create_pipeline,
     "baselines": baselines.create_pipeline,
     "reporting": reporting.create_pipeline,
 }

@@ -260,3 +260,160 @@ def plot_positives_against_tau(
     axes.set_title(title)
     axes.legend(fontsize=8, loc="best")
     return figure
+
+
+# ---- the variants study: every student variant over several seeds -------------------------
+
+VARIANT_KEYS: tuple[str, ...] = ("policy", "policy_value", "keep_observed", "noisy", "round")
+QUALITY_COLUMNS: tuple[str, ...] = (
+    "pseudo_pos_per_image",
+    "pseudo_precision",
+    "pseudo_recall",
+    "pseudo_f1",
+    "pseudo_unknown_per_image",
+)
+VARIANT_COLUMNS: tuple[str, ...] = (
+    "role",
+    "model",
+    *VARIANT_KEYS,
+    "seeds",
+    "test_map_mean",
+    "test_map_std",
+    "best_val_map_mean",
+    *QUALITY_COLUMNS,
+)
+_KEPT_COLOURS = {False: "tab:blue", True: "tab:orange"}
+
+
+def model_label(record: Mapping[str, object]) -> str:
+    """How the variants table names a model: 'EM teacher', 'AN', or the student's variant."""
+    loss = str(record["loss"])
+    if record["role"] == "teacher":
+        return f"{loss_label(loss)} teacher"
+    if record["role"] == "baseline":
+        return loss_label(loss)
+    label = str(record["variant"])
+    return label + (f" round {int(record['round'])}" if int(record["round"]) > 1 else "")
+
+
+def variants_table(records: Iterable[Mapping[str, object]]) -> pd.DataFrame:
+    """One row per model kind (teacher, baseline, student variant and round): test mAP mean and
+    sample std over its seeds, and its pseudo labels' quality averaged over the seeds."""
+    frame = pd.DataFrame([{**record, "model": model_label(record)} for record in records])
+    if frame.empty or not (frame["role"] == "student").any():
+        raise ValueError("No student metrics to report: the variants study trained no student")
+    for column in (*VARIANT_KEYS, *QUALITY_COLUMNS, "best_val_map"):
+        if column not in frame:
+            frame[column] = None
+    rows = []
+    for (role, model), group in frame.groupby(["role", "model"], sort=False):
+        first = group.iloc[0]
+        rows.append(
+            {
+                "role": role,
+                "model": model,
+                **{key: first[key] for key in VARIANT_KEYS},
+                "seeds": len(group),
+                "test_map_mean": group["test_map"].astype(float).mean(),
+                "test_map_std": group["test_map"].astype(float).std(ddof=1),
+                "best_val_map_mean": group["best_val_map"].astype(float).mean(),
+                **{key: pd.to_numeric(group[key]).mean() for key in QUALITY_COLUMNS},
+            }
+        )
+    table = pd.DataFrame(rows, columns=list(VARIANT_COLUMNS))
+    order = table["role"].map(ROLES.index)
+    students = table["role"] == "student"
+    table["_policy"] = table["policy"].where(students, "")
+    table["_order"] = order
+    table = table.sort_values(
+        ["_order", "_policy", "policy_value", "keep_observed", "noisy", "round"],
+        kind="stable",
+        na_position="first",
+    )
+    return table.drop(columns=["_policy", "_order"]).reset_index(drop=True)
+
+
+_VARIANT_FORMATS: dict[str, Callable[[float], str]] = {
+    "policy_value": lambda value: f"{value:g}",
+    "round": lambda value: str(int(round(value))),
+    "seeds": lambda value: str(int(round(value))),
+    "test_map_mean": _fixed(2),
+    "test_map_std": _fixed(2),
+    "best_val_map_mean": _fixed(2),
+    "pseudo_pos_per_image": _fixed(2),
+    "pseudo_precision": _fixed(3),
+    "pseudo_recall": _fixed(3),
+    "pseudo_f1": _fixed(3),
+    "pseudo_unknown_per_image": _fixed(2),
+}
+
+
+def variants_markdown(table: pd.DataFrame) -> str:
+    """The variants table as GitHub Markdown: one row per model kind, mean ± std over seeds."""
+    columns = list(table.columns)
+    header = "| " + " | ".join(columns) + " |"
+    align = "|" + "|".join("---:" if c in _VARIANT_FORMATS else "---" for c in columns) + "|"
+
+    def cell(column: str, value: object) -> str:
+        if _missing(value):
+            return MISSING_MARK
+        if column in _VARIANT_FORMATS:
+            return _VARIANT_FORMATS[column](float(value))  # type: ignore[arg-type]
+        return str(value).replace("|", "\\|")
+
+    body = [
+        "| " + " | ".join(cell(c, row[c]) for c in columns) + " |" for _, row in table.iterrows()
+    ]
+    return "\n".join([header, align, *body]) + "\n"
+
+
+def plot_variants(
+    table: pd.DataFrame, title: str = "Student test mAP per pseudo-label policy"
+) -> Figure:
+    """Every student variant's test mAP (mean ± std over seeds), grouped by policy, with the
+    teacher and baseline models as horizontal lines."""
+    students = table[table["role"] == "student"].reset_index(drop=True)
+    if students.empty:
+        raise ValueError("No student rows in the variants table; nothing to plot")
+    figure = Figure(figsize=(max(FIGSIZE[0], 0.45 * len(students) + 3), 4.5), dpi=DPI)
+    axes = figure.add_subplot()
+    positions, labels, position, last_policy = [], [], 0.0, None
+    for row in students.itertuples():
+        if last_policy is not None and row.policy != last_policy:
+            position += 0.8  # a gap between policies
+        last_policy = row.policy
+        positions.append(position)
+        flags = ("+obs " if row.keep_observed else "") + ("noisy " if row.noisy else "")
+        rounds = f"r{int(row.round)}" if int(row.round) > 1 else ""
+        labels.append(f"{row.policy} {row.policy_value:g} {flags}{rounds}".strip())
+        position += 1.0
+    for kept in (False, True):
+        chosen = students["keep_observed"].astype(bool) == kept
+        if not chosen.any():
+            continue
+        axes.errorbar(
+            [p for p, c in zip(positions, chosen) if c],
+            students.loc[chosen, "test_map_mean"],
+            yerr=students.loc[chosen, "test_map_std"].fillna(0.0),
+            fmt="o",
+            capsize=3,
+            color=_KEPT_COLOURS[kept],
+            label="keeps the observed positive" if kept else "policy only",
+        )
+    references = table[table["role"] != "student"]
+    for number, row in enumerate(references.itertuples()):
+        axes.axhline(
+            row.test_map_mean,
+            color=_REFERENCE_COLOURS[number % len(_REFERENCE_COLOURS)],
+            linestyle=_REFERENCE_STYLES[number % len(_REFERENCE_STYLES)],
+            linewidth=1.5,
+            label=f"{row.model} ({row.test_map_mean:.2f})",
+        )
+    axes.set_xticks(positions)
+    axes.set_xticklabels(labels, rotation=60, ha="right", fontsize=7)
+    axes.set_ylabel("test mAP (%), mean ± std over seeds")
+    axes.set_title(title)
+    axes.grid(True, axis="y", alpha=0.4)
+    axes.legend(fontsize=7, loc="best")
+    figure.set_layout_engine("tight")
+    return figure

@@ -6,7 +6,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ from spml.distributed import fit_data_parallel
 from spml.inference import evaluate
 from spml.train_settings import TrainSettings
 from spml.training import EpochReport, FitResult, fit
+from spml.variants import Variant
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,15 @@ class ModelSpec:
     loss: str
     loss_options: Mapping[str, Any] = field(default_factory=dict)
     tau: float | None = None
+    variant: Variant | None = None  # a student's policy, noise and round
+    seed: int | None = None  # its training seed, when a study trains several (else training's)
+
+    @property
+    def round(self) -> int | None:
+        """Its self-training round: 0 for the teacher, 1 for the paper's students."""
+        if self.variant is not None:
+            return self.variant.round
+        return 0 if self.role == "teacher" else None
 
     @property
     def slug(self) -> str:
@@ -47,6 +57,19 @@ class TrainedModel:
 
     state: dict[str, torch.Tensor]
     metrics: dict[str, Any]
+
+
+def variant_record(spec: ModelSpec) -> dict[str, Any]:
+    """What a model's metrics say about its variant, for the variants report."""
+    variant = spec.variant
+    return {
+        "policy": variant.policy if variant else None,
+        "policy_value": variant.value if variant else None,
+        "keep_observed": variant.keep_observed if variant else None,
+        "noisy": variant.noisy if variant else None,
+        "round": spec.round,
+        "variant": variant.chain.label if variant else None,
+    }
 
 
 def _fingerprint(*parts: object, arrays: tuple[np.ndarray | torch.Tensor, ...] = ()) -> str:
@@ -77,7 +100,9 @@ def build_model_and_loss(
         spec.loss, num_samples=num_samples, num_classes=num_classes, **dict(options)
     )
     torch.manual_seed(seed)
-    return models.build_from_config(model_config, num_classes), loss_fn
+    model = models.build_from_config(model_config, num_classes)
+    dropout = spec.variant.dropout if spec.variant else 0.0
+    return models.with_dropout(model, dropout, model_config.get("name")), loss_fn
 
 
 def _model_config(train: LabelledImages, model_config: Mapping[str, Any]) -> dict[str, Any]:
@@ -131,6 +156,8 @@ def train_and_test(
     on_epoch_end: Callable[[EpochReport], None] | None = None,
 ) -> TrainedModel:
     """Train one model, select its epoch on clean validation mAP and measure test mAP."""
+    if spec.variant is not None:
+        settings = replace(settings, augment=spec.variant.augment)
     options = dict(spec.loss_options)
     if "num_epochs" in losses.default_hparams(spec.loss):  # schedules span the actual training
         options.setdefault("num_epochs", settings.epochs)
@@ -172,6 +199,8 @@ def train_and_test(
         "role": spec.role,
         "loss": spec.loss,
         "tau": spec.tau,
+        **variant_record(spec),
+        "seed": settings.seed,
         "test_map": test_map,
         "best_val_map": result.best_val_map,
         "best_epoch": result.best_epoch,

@@ -107,10 +107,17 @@ def run_params(
     spec: ModelSpec, training: Mapping[str, Any], model: Mapping[str, Any], dataset: str
 ) -> dict[str, Any]:
     """The parameters every model run logs, so the compare view lines them up."""
+    variant = spec.variant
     params = {
         "role": spec.role,
         "loss": spec.loss,
         "tau": "" if spec.tau is None else spec.tau,
+        "policy": variant.policy if variant else "",
+        "policy_value": variant.value if variant else "",
+        "keep_observed": variant.keep_observed if variant else "",
+        "round": "" if spec.round is None else spec.round,
+        "augment": bool(variant and variant.augment),
+        "dropout": variant.dropout if variant else 0.0,
         "seed": training["seed"],
         "lr": training["lr"],
         "batch_size": training["batch_size"],

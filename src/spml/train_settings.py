@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from spml.augment import Augment
 from spml.device import Placement
 from spml.inference import InferenceSettings
 
@@ -29,6 +30,7 @@ class TrainSettings:
     channels_last: bool = True  # NHWC tensors for convolutions, on CUDA only
     compile: bool | str = False  # torch.compile for training: true, or a mode (COMPILE_MODES)
     devices: int = 1  # > 1: DDP over that many processes (GPUs, or gloo on the CPU)
+    augment: Augment | None = None  # a noisy student's input noise (student.augment), not config
 
     @property
     def placement(self) -> Placement:
@@ -76,7 +78,7 @@ class TrainSettings:
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> TrainSettings:
         """Build from the `training` parameters, naming any key that is not a setting."""
-        known = {f.name for f in fields(cls)}
+        known = {f.name for f in fields(cls)} - {"augment"}
         unknown = sorted(set(config) - known)
         if unknown:
             raise ValueError(f"Unknown training parameter(s) {unknown}; valid: {sorted(known)}")

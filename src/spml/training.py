@@ -6,6 +6,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from typing import Any
 
 import torch
@@ -100,14 +101,22 @@ def _train_epoch(
     batches = list(shuffled_batches(len(train), settings.batch_size, state.generator))
     if len(batches) > 1 and len(batches[-1]) < world_size:  # a rank would get no images
         batches[-2:] = [torch.cat(batches[-2:])]
-    # Flips are drawn for whole batches, identically on every rank, before any loading starts.
+    # Flips (and a noisy student's crops and colours) are drawn for whole batches, identically
+    # on every rank, before any loading starts.
     flips = [flip_mask(len(batch), state.generator) for batch in batches]
+    augment = settings.augment
+    draws = [augment.draw(len(batch), state.generator) for batch in batches] if augment else []
+    masked = bool(torch.isnan(train.targets).any())  # unknown targets: the loss ignores them
 
     def load(step: int) -> tuple[torch.Tensor, ...]:
         """This rank's share of a batch, read and pinned while the device trains on the last."""
         index = batches[step][rank::world_size]
         shares = (index, flips[step][rank::world_size], train.batch(index), train.targets[index])
         return tuple(staged(share, device) for share in shares)
+
+    def noise(step: int) -> Callable[[torch.Tensor], torch.Tensor] | None:
+        """This rank's share of a batch's crops and colours, applied on the device."""
+        return partial(augment.apply, draws=draws[step][rank::world_size]) if augment else None
 
     bar = tqdm(
         total=len(batches),
@@ -122,15 +131,17 @@ def _train_epoch(
         for step, (index, flip, images, targets) in enumerate(
             prefetch(range(len(batches)), load), start=1
         ):
-            inputs = placement.network_inputs(images, flip)
+            inputs = placement.network_inputs(images, flip, noise(step - 1))
             if settings.cuda_graphs:  # a new step: its graphs may reuse the last step's memory
                 torch.compiler.cudagraph_mark_step_begin()
             logits = _forward(network, inputs, settings, label)
+            targets = to_device(targets, device)
             value = state.loss(
                 logits.float(),
-                to_device(targets, device),
+                targets,
                 index=to_device(index, device),
                 epoch=epoch,
+                mask=torch.isnan(targets) if masked else None,
             )
             state.optimiser.zero_grad(set_to_none=True)
             value.backward()

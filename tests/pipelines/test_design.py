@@ -76,18 +76,7 @@ def test_bad_loss_configuration_is_named_before_training(override: dict, named: 
 
 def test_the_shipped_configuration_is_valid(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # no cached ImageNet weights
-    from kedro.config import OmegaConfigLoader
-
-    from tests.conftest import PROJECT_ROOT
-
-    def parameters(env: str) -> dict:
-        return OmegaConfigLoader(
-            str(PROJECT_ROOT / "conf"),
-            base_env="base",
-            default_run_env="local",
-            env=env,
-            merge_strategy={"parameters": "soft"},
-        )["parameters"]
+    from tests.conftest import shipped_parameters as parameters
 
     for env in ("local", "all_losses"):
         check_parameters(parameters(env))

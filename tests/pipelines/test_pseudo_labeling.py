@@ -36,13 +36,23 @@ def test_quality_is_scored_against_the_full_labels_of_the_training_split() -> No
     assert pseudo["image_id"].tolist() == [1, 2, 3, 4]
     # Against the four training rows of FULL: 3 pseudo positives, 2 of them true, 6 true
     # positives in all. (The observed labels would give precision 1/3, recall 1/4.)
-    assert outputs["pseudo_label_quality_tau_0_50"] == pytest.approx(
+    # Per class: cat 2 pseudo positives, both true (2 true); dog 1, false (2 true); bird none.
+    quality = outputs["pseudo_label_quality_tau_0_50"]
+    assert quality.pop("per_class") == {
+        "precision": {"cat": 1.0, "dog": 0.0, "bird": 0.0},
+        "recall": {"cat": 1.0, "dog": 0.0, "bird": 0.0},
+    }
+    assert quality == pytest.approx(
         {
             "tau": 0.5,
+            "policy": "threshold",
+            "value": 0.5,
+            "keep_observed": False,
             "pos_per_image": 3 / 4,
             "precision": 2 / 3,
             "recall": 2 / 6,
             "f1": 2 * (2 / 3) * (2 / 6) / (2 / 3 + 2 / 6),
+            "unknown_per_image": 0.0,
         }
     )
 
@@ -56,4 +66,5 @@ def test_pseudo_labels_of_another_data_set_are_refused() -> None:
             create_pipeline(StudyDesign(taus=(0.5,))),
             teacher_probabilities=shifted,
             full_labels=table(FULL, SPLIT),
+            observed_labels=table(OBSERVED, SPLIT),
         )

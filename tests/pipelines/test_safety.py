@@ -55,7 +55,7 @@ def test_a_misspelt_key_stops_the_run_naming_the_closest_keys(tiny_project: Path
 @pytest.mark.parametrize(
     "runtime_params, named",
     [
-        ({"trainig": {"epochs": 1}}, r"trainig: did you mean training\?"),
+        ({"trainig": {"epochs": 1}}, r"trainig: did you mean training\b"),
         ({"model": {"options": {"small_cnn": {"widht": 4}}}}, r"'widht'; did you mean width\?"),
         ({"teacher": {"loss_options": {"alpah": 0.3}}}, r"'alpah'; did you mean alpha\?"),
     ],

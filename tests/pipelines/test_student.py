@@ -70,6 +70,7 @@ def test_the_student_trains_on_the_pseudo_labels_and_selects_on_clean_validation
         create_pipeline(StudyDesign(taus=(0.5,))),
         teacher_probabilities=table(probabilities, ids=train_rows + 1),
         full_labels=table(full, split),
+        observed_labels=table(np.eye(3, dtype=np.uint8)[full.argmax(1)], split),  # p > tau: unused
         test_labels=table(full[:8]),
         train_images=rng.integers(0, 255, size=(24, 3, 16, 16), dtype=np.uint8),
         test_images=rng.integers(0, 255, size=(8, 3, 16, 16), dtype=np.uint8),

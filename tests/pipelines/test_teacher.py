@@ -1,4 +1,5 @@
-"""The teacher's probabilities: its selected weights on the training split, never flipped."""
+"""The teacher's probabilities (and a teaching student's): its selected weights on the training
+split, never flipped."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import torch
 
 from spml import models
 from spml.data import normalise
-from spml.pipelines.teacher.nodes import predict_teacher
+from spml.pipelines.common import predict_training_split
 from tests.pipelines.memory_study import CATEGORIES, MODEL, TRAINING, table
 
 
@@ -18,7 +19,7 @@ def test_teacher_probabilities_are_the_unflipped_forward_pass_of_the_training_sp
     torch.manual_seed(3)
     teacher = models.build_from_config(MODEL, len(CATEGORIES)).eval()
 
-    probabilities = predict_teacher(
+    probabilities = predict_training_split(
         {k: v.clone() for k, v in teacher.state_dict().items()},
         table(rng.integers(0, 2, size=(6, 3)), split),
         images,

@@ -52,8 +52,9 @@ def layer_order(pipeline: Pipeline, catalog: DataCatalog) -> list[str]:
         ("voc", {"model": {"name": "small_cnn"}}),
         ("cub", {"model": {"name": "small_cnn"}}),
         ("formatted", {"model": {"name": "small_cnn", "frozen_backbone": True}}),
+        ("variants", {}),
     ],
-    ids=["study", "frozen_backbone", "one_tau", "voc", "cub", "formatted_features"],
+    ids=["study", "frozen_backbone", "one_tau", "voc", "cub", "formatted_features", "variants"],
 )
 def test_every_dataset_has_a_layer_and_the_layers_follow_the_graph(
     tiny_project: Path, env: str | None, params: dict[str, Any]

@@ -10,9 +10,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from kedro.pipeline import Node, node
 
-from spml import tracking
+from spml import models, tracking
 from spml.data import LabelledImages
+from spml.inference import predict
 from spml.study import (
     ModelSpec,
     checkpoint_history,
@@ -30,6 +32,11 @@ def bind(function: Callable[..., Any], **fixed: Any) -> Callable[..., Any]:
     """A node function with some arguments fixed (a tau, a loss), still named and documented
     like `function`, so node names and kedro-viz's code view read as the function."""
     return update_wrapper(partial(function, **fixed), function)
+
+
+def seed_suffix(seed: int | None) -> str:
+    """What a model's name adds when the study trains it once per seed."""
+    return "" if seed is None else f" seed {seed}"
 
 
 def train_model(
@@ -54,6 +61,8 @@ def train_model(
     val_rows = rows_of_split(full_labels, "val")
     val = LabelledImages.from_arrays(train_images, label_matrix(full_labels)[val_rows], val_rows)
     test = LabelledImages.from_arrays(test_images, label_matrix(test_labels))
+    if spec.seed is not None:  # one of several seeds of a study
+        training = {**training, "seed": spec.seed}
     settings = TrainSettings.from_config(training)
     params = tracking.run_params(spec, training, model, data_root)
     checkpoint = (
@@ -84,3 +93,42 @@ def train_model(
                 tracking.log_model(trained.state, description)
     metrics = {**trained.metrics, **(extra_metrics or {}), tracking.RUN_ID_KEY: run.run_id}
     return trained.state, metrics
+
+
+def predict_training_split(
+    weights: dict[str, torch.Tensor],
+    full_labels: pd.DataFrame,
+    train_images: np.ndarray,
+    model: dict[str, Any],
+    training: dict[str, Any],
+) -> pd.DataFrame:
+    """A trained model's probabilities for every training-split image, under the evaluation
+    transform: the teacher's scores, or a student's when it teaches the next round."""
+    categories = category_columns(full_labels)
+    rows = rows_of_split(full_labels, "train")
+    images = LabelledImages.from_arrays(train_images, label_matrix(full_labels)[rows], rows)
+    config = model if images.is_image else models.head_config(int(train_images.shape[1]))
+    network = models.build_from_config(config, len(categories))
+    models.load_weights(network, weights, "the model's weights")
+    probabilities = predict(network, images, TrainSettings.from_config(training).inference)
+    table = full_labels.loc[rows, ["image_id", "file_name"]].reset_index(drop=True)
+    return pd.concat([table, pd.DataFrame(probabilities, columns=categories)], axis=1)
+
+
+def prediction_node(
+    weights: str, output: str, name: str, namespace: str | None, train: str
+) -> Node:
+    """The node that scores the training split (images or features `train`) with `weights`."""
+    return node(
+        predict_training_split,
+        inputs={
+            "weights": weights,
+            "full_labels": "full_labels",
+            "train_images": train,
+            "model": "params:model",
+            "training": "params:training",
+        },
+        outputs=output,
+        name=name,
+        namespace=namespace,
+    )

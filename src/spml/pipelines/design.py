@@ -25,19 +25,48 @@ from kedro.utils import find_kedro_project
 from omegaconf.basecontainer import BaseContainer
 
 from spml import losses, models
+from spml.pipelines.student_variants import student_variants, study_seeds
 from spml.pseudo import tau_slug, validate_tau
 from spml.registry import did_you_mean
 from spml.train_settings import TrainSettings
+from spml.variants import Variant
 
 
 @dataclass(frozen=True)
 class StudyDesign:
-    """Which students and baselines the pipelines contain."""
+    """Which students and baselines the pipelines contain, for which training seeds."""
 
     taus: tuple[float, ...]
     baselines: tuple[str, ...] = ()
     frozen_backbone: bool = False
     pre_extracted_features: bool = False  # frozen mode reads features files, decodes no image
+    variants: tuple[Variant, ...] = ()  # every student of every round; () = the paper's, per tau
+    seeds: tuple[int, ...] = ()  # () = one study at training.seed, with unprefixed names
+    band_low: float = 0.5
+
+    @property
+    def students(self) -> tuple[Variant, ...]:
+        """Every student of the study, round by round (a later round after its teacher)."""
+        return self.variants or tuple(Variant("threshold", tau) for tau in self.taus)
+
+    @property
+    def seed_scopes(self) -> tuple[int | None, ...]:
+        """The seeds whose models the graph trains; None: the single, unprefixed study."""
+        return self.seeds or (None,)
+
+    def trained_students(self, later_rounds: bool = False) -> list[tuple[Variant, int | None]]:
+        """Every (student, seed) pair of round 1, or of the rounds after it."""
+        return [
+            (variant, seed)
+            for seed in self.seed_scopes
+            for variant in self.students
+            if (variant.round > 1) == later_rounds
+        ]
+
+    @property
+    def is_paper(self) -> bool:
+        """Whether this is the published study, reported as the paper's table and figures."""
+        return not self.seeds and all(variant.is_paper for variant in self.students)
 
     @property
     def model_inputs(self) -> tuple[str, str]:
@@ -66,11 +95,26 @@ PRE_EXTRACTED = ("pre_extracted_train_features", "pre_extracted_test_features")
 """Catalog entries of features files that frozen-backbone mode uses where they exist."""
 
 
+def scope(seed: int | None, round_: int = 1) -> str:
+    """The prefix of a model's dataset names: 'seed_1.' for one seed of several, 'round_2.' for a
+    later self-training round, '' for the published study's models."""
+    parts = ([f"seed_{seed}"] if seed is not None else []) + (
+        [f"round_{round_}"] if round_ > 1 else []
+    )
+    return "".join(f"{part}." for part in parts)
+
+
+def namespace(prefix: str, name: str = "") -> str | None:
+    """A node namespace from a scope prefix and a name (kedro-viz draws one block per part)."""
+    return (prefix + name).strip(".") or None
+
+
 def design_from_parameters(
     params: Mapping[str, Any], catalog: Mapping[str, Any] | None = None
 ) -> StudyDesign:
-    """Read `taus` (or a single `tau` given on the command line), `baselines` and the
-    frozen-backbone mode, which uses pre-extracted features where `catalog` has them."""
+    """Read `taus` (or a single `tau` given on the command line), `baselines`, the
+    frozen-backbone mode (pre-extracted features where `catalog` has them), the pseudo-label
+    policies with their grids, the students' noise, the self-training rounds and `seeds`."""
     if params.get("tau") is not None:
         taus = (validate_tau(params["tau"], "tau"),)
     else:
@@ -92,7 +136,19 @@ def design_from_parameters(
     frozen = (params.get("model") or {}).get("frozen_backbone", False)
     if not isinstance(frozen, bool):
         raise ValueError(f"Parameter model.frozen_backbone must be true or false, got {frozen!r}")
-    return StudyDesign(taus, baselines, frozen, frozen and pre_extracted_on_disk(catalog or {}))
+    band_low = validate_tau((params.get("pseudo_labeling") or {}).get("band_low", 0.5), "band_low")
+    variants = student_variants(params, taus)
+    check_variants(variants, params, band_low, frozen)
+    paper = all(variant.is_paper for variant in variants)
+    return StudyDesign(
+        taus,
+        baselines,
+        frozen,
+        frozen and pre_extracted_on_disk(catalog or {}),
+        variants=() if paper else variants,
+        seeds=study_seeds(params),
+        band_low=band_low,
+    )
 
 
 def pre_extracted_on_disk(catalog: Mapping[str, Any]) -> bool:
@@ -110,6 +166,31 @@ def pre_extracted_on_disk(catalog: Mapping[str, Any]) -> bool:
             "frozen-backbone mode uses pre-extracted features only when both are there"
         )
     return all(found.values())
+
+
+def check_variants(
+    variants: tuple[Variant, ...], params: Mapping[str, Any], band_low: float, frozen: bool
+) -> None:
+    """What the variants need from the rest of the study: a band above band_low, images for
+    noise, and a student loss that can ignore the band's unknown targets."""
+    student_loss = str((params.get("student") or {}).get("loss"))
+    for variant in variants:
+        if variant.policy == "band" and variant.value < band_low:
+            raise ValueError(
+                f"Parameter pseudo_labeling.band_low={band_low} exceeds the band's tau "
+                f"{variant.value}: no entry could be positive and negative at once"
+            )
+        if variant.augment is not None and frozen:
+            raise ValueError(
+                "Parameter student.augment needs images, but model.frozen_backbone is true "
+                "(models train on features)"
+            )
+        loss = losses.LOSSES[student_loss] if student_loss in losses.LOSSES else None
+        if variant.policy == "band" and loss is not None and not loss.can_ignore_entries():
+            raise ValueError(
+                f"Parameter student.loss={student_loss!r} has a batch regulariser, so it cannot "
+                "ignore the band policy's unknown targets; choose a loss without one (bce_ls)"
+            )
 
 
 def configured_parameters(conf_source: str | Path, env: str | None) -> dict[str, Any]:

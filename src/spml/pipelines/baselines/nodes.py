@@ -7,13 +7,17 @@ from typing import Any
 import pandas as pd
 
 from spml import losses
-from spml.pipelines.common import Trained, train_model
+from spml.pipelines.common import Trained, seed_suffix, train_model
 from spml.study import ModelSpec
 from spml.tables import training_split
 
 
 def train_baseline(
-    loss: str, observed_labels: pd.DataFrame, baselines: dict[str, Any], **study: Any
+    loss: str,
+    seed: int | None,
+    observed_labels: pd.DataFrame,
+    baselines: dict[str, Any],
+    **study: Any,
 ) -> Trained:
     """Train one baseline: full-label losses see the full labels, the others single positives."""
     full = loss in losses.FULL_LABEL_LOSSES
@@ -21,5 +25,5 @@ def train_baseline(
         (study["full_labels"], "full_labels") if full else (observed_labels, "observed_labels")
     )
     options = dict((baselines.get("options") or {}).get(loss) or {})
-    spec = ModelSpec(f"baseline {loss}", "baseline", loss, options)
+    spec = ModelSpec(f"baseline {loss}{seed_suffix(seed)}", "baseline", loss, options, seed=seed)
     return train_model(spec, training_split(labels), name, **study)

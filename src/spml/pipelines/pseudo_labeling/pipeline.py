@@ -1,37 +1,52 @@
-"""pseudo_labeling: one pseudo-label set and its quality per threshold."""
+"""pseudo_labeling: one pseudo-label set and its quality per student variant (and seed)."""
 
 from kedro.pipeline import Pipeline, node
 
 from spml.pipelines.common import bind
-from spml.pipelines.design import StudyDesign
-from spml.pseudo import tau_slug
+from spml.pipelines.design import StudyDesign, namespace, scope
+from spml.variants import Variant
 
 from .nodes import assess_pseudo_labels, make_pseudo_labels
 
 
-def pseudo_labels_for(tau: float) -> Pipeline:
-    """The nodes of one threshold, in its own namespace (e.g. tau_0_65)."""
-    slug = tau_slug(tau)
+def teacher_of(variant: Variant, seed: int | None) -> str:
+    """The probabilities a variant's pseudo labels come from: the seed's teacher in round 1,
+    the previous round's student afterwards."""
+    if variant.round == 1:
+        return f"{scope(seed)}teacher_probabilities"
+    return f"{scope(seed, variant.round - 1)}student_probabilities_{variant.slug}"
+
+
+def pseudo_labels_for(variant: Variant, seed: int | None, design: StudyDesign) -> Pipeline:
+    """The nodes of one variant, in its own namespace (e.g. tau_0_65, seed_1.round_2.soft_1)."""
+    prefix, slug = scope(seed, variant.round), variant.slug
     return Pipeline(
         [
             node(
-                bind(make_pseudo_labels, tau=tau),
-                inputs={"teacher_probabilities": "teacher_probabilities"},
-                outputs=f"pseudo_labels_{slug}",
+                bind(make_pseudo_labels, variant=variant, band_low=design.band_low),
+                inputs={
+                    "teacher_probabilities": teacher_of(variant, seed),
+                    "observed_labels": "observed_labels",
+                },
+                outputs=f"{prefix}pseudo_labels_{slug}",
                 name="make_pseudo_labels",
-                namespace=slug,
+                namespace=namespace(prefix, slug),
             ),
             node(
-                bind(assess_pseudo_labels, tau=tau),
-                inputs={"pseudo_labels": f"pseudo_labels_{slug}", "full_labels": "full_labels"},
-                outputs=f"pseudo_label_quality_{slug}",
+                bind(assess_pseudo_labels, variant=variant),
+                inputs={
+                    "pseudo_labels": f"{prefix}pseudo_labels_{slug}",
+                    "full_labels": "full_labels",
+                },
+                outputs=f"{prefix}pseudo_label_quality_{slug}",
                 name="assess_pseudo_labels",
-                namespace=slug,
+                namespace=namespace(prefix, slug),
             ),
         ]
     )
 
 
 def create_pipeline(design: StudyDesign) -> Pipeline:
-    """Every threshold of the study design."""
-    return sum((pseudo_labels_for(tau) for tau in design.taus), Pipeline([]))
+    """Every round-1 variant of the study design (later rounds need a student: self_training)."""
+    pairs = design.trained_students()
+    return sum((pseudo_labels_for(variant, seed, design) for variant, seed in pairs), Pipeline([]))

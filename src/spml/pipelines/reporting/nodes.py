@@ -24,3 +24,13 @@ def report_study(
     figure_map = reporting.plot_map_against_tau(table, reporting_params.get("reference_losses"))
     figure_positives = reporting.plot_positives_against_tau(table, positives_per_image(truth))
     return table, reporting.results_markdown(table), figure_map, figure_positives
+
+
+def report_variants(*model_metrics: dict[str, Any]) -> tuple[pd.DataFrame, str, Figure]:
+    """The variants table (mean ± std of test mAP over seeds, pseudo-label quality) and the
+    figure of every student variant against the teacher and baselines."""
+    keys = (*_RECORD_KEYS, *reporting.VARIANT_KEYS, *reporting.QUALITY_COLUMNS, "variant", "seed")
+    table = reporting.variants_table(
+        [{key: metrics.get(key) for key in keys} for metrics in model_metrics]
+    )
+    return table, reporting.variants_markdown(table), reporting.plot_variants(table)

@@ -2,36 +2,39 @@
 
 from kedro.pipeline import Pipeline, node
 
-from spml.pipelines.design import StudyDesign
+from spml.pipelines.common import bind, prediction_node
+from spml.pipelines.design import StudyDesign, namespace, scope
 
-from .nodes import predict_teacher, train_teacher
+from .nodes import train_teacher
 
 
-def create_pipeline(design: StudyDesign) -> Pipeline:
-    """Train, then predict with the selected epoch's weights."""
+def teacher_for(seed: int | None, design: StudyDesign) -> Pipeline:
+    """Train one seed's teacher, then predict with the selected epoch's weights."""
+    prefix = scope(seed)
     return Pipeline(
         [
             node(
-                train_teacher,
+                bind(train_teacher, seed=seed),
                 inputs={
                     "observed_labels": "observed_labels",
                     "teacher": "params:teacher",
                     **design.training_inputs,
                 },
-                outputs=["teacher_model", "teacher_metrics"],
+                outputs=[f"{prefix}teacher_model", f"{prefix}teacher_metrics"],
                 name="train_teacher",
+                namespace=namespace(prefix),
             ),
-            node(
-                predict_teacher,
-                inputs={
-                    "teacher_model": "teacher_model",
-                    "full_labels": "full_labels",
-                    "train_images": design.model_inputs[0],
-                    "model": "params:model",
-                    "training": "params:training",
-                },
-                outputs="teacher_probabilities",
-                name="predict_teacher",
+            prediction_node(
+                f"{prefix}teacher_model",
+                f"{prefix}teacher_probabilities",
+                "predict_teacher",
+                namespace(prefix),
+                design.model_inputs[0],
             ),
         ]
     )
+
+
+def create_pipeline(design: StudyDesign) -> Pipeline:
+    """One teacher per training seed of the study (one, unprefixed, by default)."""
+    return sum((teacher_for(seed, design) for seed in design.seed_scopes), Pipeline([]))

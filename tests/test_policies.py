@@ -1,0 +1,182 @@
+"""Every pseudo-label policy on a fixed probability matrix, against its formula written out."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from spml.policies import (
+    POLICIES,
+    Targets,
+    available_policies,
+    band,
+    class_prior,
+    keep_observed,
+    make_targets,
+    soft,
+    threshold,
+    top_k,
+)
+
+# Six images, four classes; ties and values equal to thresholds on purpose.
+P = np.array(
+    [
+        [0.90, 0.60, 0.20, 0.55],
+        [0.40, 0.70, 0.65, 0.10],
+        [0.80, 0.30, 0.50, 0.60],
+        [0.55, 0.55, 0.90, 0.05],
+        [0.20, 0.95, 0.40, 0.70],
+        [0.65, 0.10, 0.30, 0.45],
+    ],
+    dtype=np.float32,
+)
+# One observed positive per image: class 0 three times, 1 once, 2 twice, 3 never.
+OBSERVED = np.array(
+    [[1, 0, 0, 0], [0, 0, 1, 0], [1, 0, 0, 0], [0, 0, 1, 0], [0, 1, 0, 0], [1, 0, 0, 0]],
+    dtype=np.float32,
+)
+N, C = P.shape
+
+
+def test_threshold_is_p_above_tau_strictly() -> None:
+    tau = 0.6
+    expected = [[1 if P[i, j] > np.float32(tau) else 0 for j in range(C)] for i in range(N)]
+    targets = threshold(P, OBSERVED, tau)
+    np.testing.assert_array_equal(targets.values, expected)
+    assert targets.values[0, 1] == 0 and targets.values[2, 3] == 0  # 0.6 itself is negative
+    assert not targets.unknown.any()
+
+
+def test_class_prior_labels_each_class_as_often_as_its_estimated_frequency() -> None:
+    k = 2.0
+    # f_c = k * (observed positives of c) / N = 2 * [3, 1, 2, 0] / 6; count_c = round(N * f_c)
+    counts = [round(N * min(1.0, k * n / N)) for n in (3, 1, 2, 0)]
+    assert counts == [6, 2, 4, 0]
+    expected = np.zeros((N, C))
+    for c, count in enumerate(counts):
+        highest_first = sorted(range(N), key=lambda i: (-P[i, c], i))  # ties: earlier row first
+        expected[highest_first[:count], c] = 1
+    np.testing.assert_array_equal(class_prior(P, OBSERVED, k).values, expected)
+    # class 1's two highest scores are images 4 (0.95) and 1 (0.70)
+    assert class_prior(P, OBSERVED, k).values[:, 1].tolist() == [0, 1, 0, 0, 1, 0]
+
+
+def test_class_prior_breaks_ties_by_row_order() -> None:
+    tied = np.full((3, 1), 0.5, dtype=np.float32)
+    labels = class_prior(tied, np.array([[1.0], [0.0], [0.0]]), k=2.0)  # f = 2/3: two rows
+    assert labels.values[:, 0].tolist() == [1, 1, 0]
+
+
+def test_top_k_keeps_each_images_k_most_probable_classes() -> None:
+    k = 2
+    expected = np.zeros((N, C))
+    for i in range(N):
+        expected[i, sorted(range(C), key=lambda j: (-P[i, j], j))[:k]] = 1
+    np.testing.assert_array_equal(top_k(P, OBSERVED, k).values, expected)
+    assert top_k(P, OBSERVED, k).values[3].tolist() == [1, 0, 1, 0]  # 0.90, then the first 0.55
+    assert (top_k(P, OBSERVED, 3).values.sum(1) == 3).all()
+
+
+def test_band_is_positive_above_tau_negative_below_low_unknown_between() -> None:
+    tau, low = 0.6, 0.3
+    targets = band(P, OBSERVED, tau, low)
+    for i in range(N):
+        for j in range(C):
+            p = P[i, j]
+            assert targets.values[i, j] == (1 if p > np.float32(tau) else 0)
+            assert targets.unknown[i, j] == (np.float32(low) <= p <= np.float32(tau))
+    assert targets.unknown[2, 1] and targets.unknown[0, 1]  # p == low and p == tau: unknown
+    assert not targets.unknown[5, 1]  # 0.10 < low: a negative
+
+
+def test_band_refuses_a_low_threshold_above_tau() -> None:
+    with pytest.raises(ValueError, match="band_low=0.8"):
+        band(P, OBSERVED, 0.6, 0.8)
+
+
+@pytest.mark.parametrize("temperature", [1.0, 0.5, 2.0])
+def test_soft_targets_are_the_sharpened_probabilities(temperature: float) -> None:
+    def expected(p: float) -> float:
+        return 1 / (1 + math.exp(-math.log(p / (1 - p)) / temperature))
+
+    targets = soft(P, OBSERVED, temperature)
+    for i in range(N):
+        for j in range(C):
+            assert targets.values[i, j] == pytest.approx(expected(float(P[i, j])), abs=1e-6)
+    assert not targets.unknown.any()
+
+
+def test_soft_targets_of_certain_probabilities_stay_finite() -> None:
+    targets = soft(np.array([[0.0, 1.0]], dtype=np.float32), np.zeros((1, 2)), 0.5)
+    assert targets.values.tolist() == [[0.0, 1.0]]
+
+
+def test_keep_observed_makes_the_observed_positive_a_known_positive() -> None:
+    targets = keep_observed(band(P, OBSERVED, 0.6, 0.3), OBSERVED)
+    for i in range(N):
+        for j in range(C):
+            if OBSERVED[i, j]:
+                assert targets.values[i, j] == 1 and not targets.unknown[i, j]
+    untouched = OBSERVED == 0
+    reference = band(P, OBSERVED, 0.6, 0.3)
+    np.testing.assert_array_equal(targets.values[untouched], reference.values[untouched])
+    np.testing.assert_array_equal(targets.unknown[untouched], reference.unknown[untouched])
+    assert targets.unknown[1, 2] is np.False_  # 0.65 of an observed positive: no longer unknown
+
+
+@pytest.mark.parametrize("policy", ["threshold", "class_prior", "top_k", "band", "soft"])
+def test_make_targets_applies_the_policy_then_keeps_the_observed_positive(policy: str) -> None:
+    value = {"threshold": 0.6, "class_prior": 2.0, "top_k": 2, "band": 0.6, "soft": 0.5}[policy]
+    plain = make_targets(policy, value, P, OBSERVED, keep=False, band_low=0.3)
+    kept = make_targets(policy, value, P, OBSERVED, keep=True, band_low=0.3)
+    np.testing.assert_array_equal(
+        plain.values,
+        POLICIES[policy]
+        .apply(P, OBSERVED, value, **({"low": 0.3} if policy == "band" else {}))
+        .values,
+    )
+    np.testing.assert_array_equal(kept.values, keep_observed(plain, OBSERVED).values)
+    assert ((kept.values >= 0) & (kept.values <= 1)).all()
+
+
+def test_the_registry_lists_the_five_policies() -> None:
+    assert available_policies() == ["band", "class_prior", "soft", "threshold", "top_k"]
+    with pytest.raises(ValueError, match=r"pseudo_labeling.policy.*\['band'"):
+        make_targets("median", 0.5, P, OBSERVED)
+
+
+@pytest.mark.parametrize(
+    "policy, value, named",
+    [
+        ("threshold", 1.0, "tau"),
+        ("class_prior", 0, "class_prior k"),
+        ("top_k", 5, "top_k k"),  # more than the 4 classes
+        ("top_k", 1.5, "top_k k"),
+        ("soft", -1.0, "temperature"),
+        ("soft", True, "temperature"),
+    ],
+)
+def test_bad_swept_values_are_named(policy: str, value: object, named: str) -> None:
+    with pytest.raises(ValueError, match=named):
+        make_targets(policy, value, P, OBSERVED)
+
+
+def test_probabilities_and_observed_labels_of_different_shapes_are_refused() -> None:
+    with pytest.raises(ValueError, match=r"\(6, 4\).*\(6, 3\)"):
+        make_targets("soft", 1.0, P, OBSERVED[:, :3])
+
+
+def test_a_table_matrix_is_uint8_when_hard_and_nan_where_unknown() -> None:
+    assert threshold(P, OBSERVED, 0.6).matrix().dtype == np.uint8
+    matrix = band(P, OBSERVED, 0.6, 0.3).matrix()
+    assert matrix.dtype == np.float32 and np.isnan(matrix[0, 1]) and matrix[0, 0] == 1
+    back = Targets.from_matrix(matrix)
+    np.testing.assert_array_equal(back.unknown, np.isnan(matrix))
+    assert soft(P, OBSERVED, 1.0).matrix().dtype == np.float32
+
+
+def test_targets_outside_zero_one_are_refused() -> None:
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        Targets(np.array([[1.5]], dtype=np.float32), np.zeros((1, 1), dtype=bool))
