@@ -11,14 +11,46 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from spml.data import ImageFolder, decode_images
 from spml.demo import ensure_demo_coco
 from spml.pseudo import pseudo_labels_at
 from spml.tables import label_matrix
-from tests.conftest import TINY_PARAMETERS, kedro
+from tests.conftest import PROJECT_ROOT, TINY_PARAMETERS, kedro
 
 BUCKET = "spml-study"
+
+
+def _catalogued_paths(catalog: dict) -> dict[str, str]:
+    """Every entry's file or folder (inside an MLflow artifact wrapper too), with the file's
+    own shorthands such as `${_images}` spelled out, down to `${_data_dir}`/`${_data_root}`."""
+    shorthands = {
+        f"${{{key}}}": value
+        for key, value in catalog.items()
+        if key.startswith("_") and key not in ("_data_dir", "_data_root")
+    }
+    paths = {}
+    for name, entry in catalog.items():
+        if isinstance(entry, dict) and "type" in entry:
+            inner = entry.get("dataset", entry)
+            path = str(inner.get("filepath", inner.get("path")))
+            for shorthand, value in shorthands.items():
+                path = path.replace(shorthand, value)
+            paths[name] = path
+    return paths
+
+
+@pytest.mark.parametrize("catalog", sorted(PROJECT_ROOT.glob("conf/*/catalog.yml")), ids=str)
+def test_every_catalogued_file_lives_under_data_dir_or_data_root(catalog: Path) -> None:
+    paths = _catalogued_paths(yaml.safe_load(catalog.read_text()))
+    assert paths
+    outside = {
+        name: path
+        for name, path in paths.items()
+        if not path.startswith(("${_data_dir}/", "${_data_root}"))
+    }
+    assert not outside  # such a file would stay on this machine under --env shared
 
 
 @pytest.fixture
