@@ -59,6 +59,12 @@ TEACHERS = (
         ("teacher.loss=ll_r", "teacher.loss_options=null"),
         ("model.head=boostlu",),
     ),
+    Teacher(
+        "gr_boostlu",
+        "GR + BoostLU",
+        ("teacher.loss=gr", "teacher.loss_options=null"),
+        ("model.head=boostlu",),
+    ),
 )
 
 
