@@ -4,19 +4,23 @@
 
 Each (teacher, seed) runs the project's own pipelines in a scratch copy of the project
 (pyproject.toml, conf/ and a snapshot of src/, so editing the worktree meanwhile changes
-nothing) under DIR/<teacher>_seed<S>, without baselines:
+nothing) under DIR/<teacher>_seed<S>, without baselines, in a scratch Kedro environment
+`compare`: the threshold students at tau 0.55, 0.65 and 0.75 (0.85 and 0.95 were never the
+best of EM, EM+APL or GR + BoostLU on seed 0: they keep too few positives), and one student
+on soft targets (T = 1) with the observed positive kept, the best round-1 policy of the
+variants study (issue 11):
 
-    kedro run --params TEACHER,training.seed=S,baselines.losses=[]
+    kedro run --env compare --params TEACHER,training.seed=S,baselines.losses=[]
 
 A teacher-only option (model.head=boostlu) splits this in two, so every student keeps the
 same linear head:
 
-    kedro run --pipelines data_engineering,teacher --params TEACHER,HEAD,training.seed=S
-    kedro run --pipelines pseudo_labeling,student,reporting \
-        --params TEACHER,training.seed=S,baselines.losses=[]
+    kedro run --env compare --pipelines data_engineering,teacher --params TEACHER,HEAD,...
+    kedro run --env compare --pipelines pseudo_labeling,student,reporting --params TEACHER,...
 
-A finished (teacher, seed) keeps its results.csv and is not run again. Prints one row per
-teacher: its test mAP and its best student's (and that student's tau), per seed and the mean.
+A finished (teacher, seed) keeps its variants.csv and is not run again. Prints one row per
+teacher: its test mAP, its best threshold student's (and that student's tau) and its soft
+student's, per seed and the mean.
 """
 
 from __future__ import annotations
@@ -55,7 +59,23 @@ TEACHERS = (
         ("teacher.loss=ll_r", "teacher.loss_options=null"),
         ("model.head=boostlu",),
     ),
+    Teacher(
+        "gr_boostlu",
+        "GR + BoostLU",
+        ("teacher.loss=gr", "teacher.loss_options=null"),
+        ("model.head=boostlu",),
+    ),
 )
+
+
+ENV = "compare"
+# The paper's thresholds that can be a teacher's best (see the docstring),
+# and the variants study's best round-1 student (issue 11).
+SOFT_STUDENT = """taus: [0.55, 0.65, 0.75]
+self_training:
+  chains:
+    - {policy: soft, value: 1.0, keep_observed: true, rounds: 1}
+"""
 
 
 def scratch_project(folder: Path) -> None:
@@ -64,11 +84,13 @@ def scratch_project(folder: Path) -> None:
     shutil.copy(ROOT / "pyproject.toml", folder)
     shutil.copytree(ROOT / "conf", folder / "conf", dirs_exist_ok=True)
     shutil.copytree(ROOT / "src", folder / "src", dirs_exist_ok=True)
+    (folder / "conf" / ENV).mkdir(exist_ok=True)
+    (folder / "conf" / ENV / "parameters.yml").write_text(SOFT_STUDENT)
 
 
 def kedro(project: Path, log: Path, *args: str) -> None:
     """Run `kedro run ARGS` in `project`, appending its output to `log`; stop on failure."""
-    command = [sys.executable, "-m", "kedro", "run", *args]
+    command = [sys.executable, "-m", "kedro", "run", "--env", ENV, *args]
     env = {
         **os.environ,
         "PYTHONPATH": str(project / "src"),
@@ -89,7 +111,7 @@ def kedro(project: Path, log: Path, *args: str) -> None:
 def run_teacher(teacher: Teacher, seed: int, work: Path) -> pd.DataFrame:
     """The results table the pipelines wrote for `teacher` at `seed`, running them if needed."""
     project = work / f"{teacher.slug}_seed{seed}"
-    results = project / "data/08_reporting/results.csv"
+    results = project / "data/08_reporting/variants.csv"
     if not results.is_file():
         print(f"{teacher.label}, seed {seed}", flush=True)
         scratch_project(project)
@@ -113,15 +135,19 @@ def run_teacher(teacher: Teacher, seed: int, work: Path) -> pd.DataFrame:
 
 
 def summary(teacher: Teacher, seed: int, table: pd.DataFrame) -> dict[str, object]:
-    """Teacher test mAP and the best student's test mAP and tau, from one results table."""
+    """Teacher test mAP, the best threshold student's test mAP and tau, and the soft
+    student's test mAP, from one variants table."""
     students = table[table["role"] == "student"]
-    best = students.loc[students["test_map"].idxmax()]
+    threshold = students[students["policy"] == "threshold"]
+    best = threshold.loc[threshold["test_map_mean"].idxmax()]
+    soft = students[students["policy"] == "soft"]
     return {
         "teacher": teacher.label,
         "seed": seed,
-        "teacher_map": float(table.loc[table["role"] == "teacher", "test_map"].iloc[0]),
-        "best_student_map": float(best["test_map"]),
-        "best_tau": float(best["tau"]),
+        "teacher_map": float(table.loc[table["role"] == "teacher", "test_map_mean"].iloc[0]),
+        "best_student_map": float(best["test_map_mean"]),
+        "best_tau": float(best["policy_value"]),
+        "soft_student_map": float(soft["test_map_mean"].iloc[0]),
     }
 
 
@@ -136,7 +162,8 @@ def markdown(frame: pd.DataFrame) -> str:
 
 
 def comparison_table(rows: list[dict[str, object]], seeds: list[int]) -> pd.DataFrame:
-    """One row per teacher: its test mAP and its best student's, per seed and as the mean."""
+    """One row per teacher: its test mAP, its best threshold student's and its soft student's,
+    per seed and as the mean."""
     frame = pd.DataFrame(rows)
     table = []
     for label, runs in frame.groupby("teacher", sort=False):
@@ -149,6 +176,8 @@ def comparison_table(rows: list[dict[str, object]], seeds: list[int]) -> pd.Data
                 f"{runs.at[s, 'best_student_map']:.2f} ({runs.at[s, 'best_tau']:.2f})"
             )
         row["best student, mean"] = runs["best_student_map"].mean()
+        row.update({f"soft +observed, seed {s}": runs.at[s, "soft_student_map"] for s in seeds})
+        row["soft +observed, mean"] = runs["soft_student_map"].mean()
         table.append(row)
     return pd.DataFrame(table)
 
