@@ -48,11 +48,9 @@ def colour_coded() -> Callable[..., LabelledImages]:
     return colour_coded_images
 
 
-@pytest.fixture
-def tiny_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A copy of conf/ and pyproject.toml whose local env makes the study tiny."""
-    project = tmp_path / "project"
-    project.mkdir()
+def make_tiny_project(project: Path) -> Path:
+    """A copy of conf/ and pyproject.toml at `project` whose local env makes the study tiny."""
+    project.mkdir(parents=True)
     shutil.copy(PROJECT_ROOT / "pyproject.toml", project)
     (project / "src").mkdir()  # the package itself is imported from the installed project
     shutil.copytree(PROJECT_ROOT / "conf", project / "conf", ignore=shutil.ignore_patterns("local"))
@@ -67,18 +65,25 @@ def tiny_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         "08_reporting",
     ):
         (project / "data" / layer).mkdir(parents=True)
+    return project
+
+
+@pytest.fixture
+def tiny_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A tiny project in a temporary folder, the current directory, with its own MLflow store."""
+    project = make_tiny_project(tmp_path / "project")
     monkeypatch.chdir(project)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{project / 'mlflow.db'}")
     monkeypatch.setenv("KEDRO_DISABLE_TELEMETRY", "1")
     return project
 
 
-def kedro(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run the kedro CLI in `project` as a user would, capturing what it prints."""
+def kedro(project: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run the kedro CLI in `project` as a user would (with `env` added), capturing its output."""
     return subprocess.run(
         [sys.executable, "-m", "kedro", *args],
         cwd=project,
-        env={**os.environ, "COLUMNS": "200"},
+        env={**os.environ, "COLUMNS": "200", **env},
         capture_output=True,
         text=True,
         timeout=900,

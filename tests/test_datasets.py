@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -16,23 +17,21 @@ from spml import data
 from spml.datasets import (
     ArrayDataset,
     CocoInstancesDataset,
+    CSVDataset,
     FigureDataset,
     ImageCacheDataset,
     ImageFolderDataset,
     JSONDataset,
+    ParquetDataset,
     StateDictDataset,
-    TableDataset,
     TextDataset,
 )
+from spml.storage import _SiblingFile
 
 
-def _half_written(*args: object, **_: object) -> None:
-    """A writer that opens its file, writes part of it and fails (a full disk, a kill)."""
-    target = next(a for a in args if isinstance(a, str | Path) or hasattr(a, "write"))
-    if hasattr(target, "write"):
-        target.write(b"half")
-    else:
-        Path(target).write_bytes(b"half")
+def _half_written(self: _SiblingFile, data: bytes) -> int:
+    """A write that gets part of the bytes to disk and fails (a full disk, a kill)."""
+    io.FileIO.write(self, bytes(data)[:4])
     raise OSError("disk full")
 
 
@@ -43,25 +42,25 @@ def _figure() -> Figure:
 
 
 @pytest.mark.parametrize(
-    "name, dataset_type, value, owner, writer",
+    "name, dataset_type, value",
     [
-        ("table.parquet", TableDataset, pd.DataFrame({"a": [1]}), pd.DataFrame, "to_parquet"),
-        ("table.csv", TableDataset, pd.DataFrame({"a": [1]}), pd.DataFrame, "to_csv"),
-        ("array.npy", ArrayDataset, np.arange(3), np, "save"),
-        ("model.pt", StateDictDataset, {"w": torch.ones(2)}, torch, "save"),
-        ("metrics.json", JSONDataset, {"test_map": 50.0}, Path, "write_text"),
-        ("results.md", TextDataset, "| model |", Path, "write_text"),
-        ("figure.png", FigureDataset, _figure(), Figure, "savefig"),
+        ("table.parquet", ParquetDataset, pd.DataFrame({"a": [1]})),
+        ("table.csv", CSVDataset, pd.DataFrame({"a": [1]})),
+        ("array.npy", ArrayDataset, np.arange(3)),
+        ("model.pt", StateDictDataset, {"w": torch.ones(2)}),
+        ("metrics.json", JSONDataset, {"test_map": 50.0}),
+        ("results.md", TextDataset, "| model |"),
+        ("figure.png", FigureDataset, _figure()),
     ],
 )
 def test_a_save_that_fails_after_opening_its_file_leaves_the_old_one_and_no_stray_file(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name, dataset_type, value, owner, writer
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name, dataset_type, value
 ) -> None:
     path = tmp_path / name
-    dataset = dataset_type(str(path))
+    dataset = dataset_type(filepath=str(path))
     dataset.save(value)
     before = path.read_bytes()
-    monkeypatch.setattr(owner, writer, _half_written)
+    monkeypatch.setattr(_SiblingFile, "write", _half_written)
     with pytest.raises(DatasetError, match="disk full"):  # kedro wraps the OSError
         dataset.save(value)
     assert path.read_bytes() == before

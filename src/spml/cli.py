@@ -9,6 +9,9 @@ import click
 from kedro.framework.cli.project import run as kedro_run
 from kedro.framework.cli.utils import _split_params, split_string
 
+# Short names for `--runner`: `kedro run --runner dask`.
+RUNNER_ALIASES = {"dask": "spml.runner.DaskRunner"}
+
 
 def normalise_param_items(items: list[str]) -> list[str]:
     """Rewrite `key:value` items as `key=value`; items that already use `=` are kept as typed."""
@@ -37,12 +40,16 @@ def _study_run_command() -> click.Command:
             option = copy.copy(option)
             option.callback = split_params
             option.help = "Parameters as key=value or key:value pairs, comma separated."
+        if option.name == "runner":
+            option = copy.copy(option)
+            option.help = f"{option.help} Aliases: {', '.join(sorted(RUNNER_ALIASES))}."
         command.params.append(option)
 
     def callback(**kwargs: Any) -> Any:
         if kwargs.get("pipeline"):  # the documented `--pipeline NAME`, without Kedro's deprecation
             kwargs["pipelines"] = [kwargs.pop("pipeline"), *kwargs["pipelines"]]
             kwargs["pipeline"] = None
+        kwargs["runner"] = RUNNER_ALIASES.get(kwargs.get("runner") or "", kwargs.get("runner"))
         try:
             return kedro_run.callback(**kwargs)
         except click.ClickException:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import io
 import json
 import logging
 import os
@@ -10,7 +11,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any, TypeVar
 
 import numpy as np
@@ -34,13 +35,49 @@ class BadImagesError(ValueError):
 
 @dataclass(frozen=True)
 class ImageFolder:
-    """A folder of image files, handed to nodes by the catalog instead of opened by them."""
+    """A folder of image files, handed to nodes by the catalog instead of opened by them: on
+    a local disk, or at `root` on an fsspec filesystem `fs` (s3://, gs://, ...)."""
 
-    root: Path
+    root: Path | str
+    fs: Any = None  # an fsspec filesystem; None: the local disk
+
+    def location(self, file_name: str) -> str:
+        """Where a file is, for messages and keys."""
+        if self.fs is None:
+            return str(Path(self.root) / file_name)
+        return str(self.fs.unstrip_protocol(f"{self.root}/{file_name}"))
+
+    def identity(self) -> str:
+        """The folder, fully qualified (resolved on a local disk)."""
+        if self.fs is None:
+            return str(Path(self.root).resolve())
+        return str(self.fs.unstrip_protocol(str(self.root)))
+
+    def read_bytes(self, file_name: str) -> bytes:
+        """A file's encoded bytes."""
+        if self.fs is None:
+            return (Path(self.root) / file_name).read_bytes()
+        return self.fs.cat_file(f"{self.root}/{file_name}")
+
+    def stat(self, file_name: str) -> tuple[int, int] | None:
+        """A file's byte size and modification time in ns, or None when it is not there."""
+        if self.fs is None:
+            return _file_stat(Path(self.root) / file_name)
+        try:
+            info = self.fs.info(f"{self.root}/{file_name}")
+        except FileNotFoundError:
+            return None
+        modified = self.fs.modified(f"{self.root}/{file_name}")
+        return int(info["size"]), int(modified.timestamp() * 1e9)
 
     def read(self, file_name: str, size: int) -> np.ndarray:
         """Decode one image as RGB uint8 (3 x size x size), whatever its mode on disk."""
-        with Image.open(self.root / file_name) as image:
+        source = (
+            Path(self.root) / file_name
+            if self.fs is None
+            else io.BytesIO(self.read_bytes(file_name))
+        )
+        with Image.open(source) as image:
             image.draft("RGB", (size, size))  # JPEG decodes at reduced scale when it can
             rgb = image.convert("RGB").resize((size, size), Image.Resampling.BILINEAR)
         return np.asarray(rgb, dtype=np.uint8).transpose(2, 0, 1)
@@ -61,7 +98,7 @@ def decode_images(
         try:
             images[row] = folder.read(file_names[row], size)
         except (OSError, UnidentifiedImageError, ValueError) as error:
-            failures.append(f"{folder.root / file_names[row]}: {error}")
+            failures.append(f"{folder.location(file_names[row])}: {error}")
 
     with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
         list(pool.map(decode, range(len(file_names))))
@@ -91,7 +128,7 @@ def decode_jpegs_on(
         encoded, decodable = [], []
         for row in rows:
             try:
-                data = (folder.root / file_names[row]).read_bytes()
+                data = folder.read_bytes(file_names[row])
             except OSError:
                 leftovers.append(row)
                 continue
@@ -172,13 +209,11 @@ class DecodeJob:
 
     def key(self) -> CacheKey:
         """Changes when the folder, the file list, the size or any file's bytes on disk change."""
-        files = tuple(
-            (name, *(_file_stat(self.folder.root / name) or (-1, -1))) for name in self.file_names
-        )
-        return CacheKey(str(self.folder.root.resolve()), self.size, self.device, files)
+        files = tuple((name, *(self.folder.stat(name) or (-1, -1))) for name in self.file_names)
+        return CacheKey(self.folder.identity(), self.size, self.device, files)
 
 
-def cache_key_path(cache: Path) -> Path:
+def cache_key_path(cache: PurePath) -> PurePath:
     """Where a cache's key is stored: beside it, as `<cache>.key`."""
     return cache.with_name(cache.name + ".key")
 

@@ -1,171 +1,248 @@
-"""Kedro datasets for the study's files: atomic writes, no pickles, errors that name the file."""
+"""Kedro datasets for the study's files, on any fsspec path (local, NFS, s3://, gs://, ...).
+
+Tables, JSON, text and figures are kedro-datasets' own datasets, given the project's atomic
+local writes; weights, arrays, image caches and the raw COCO files are the project's own:
+never pickled, models versioned, errors that name the file. The VOC, CUB and formatted-file
+readers read local (or NFS) folders only. Every dataset accepts kedro-viz's `metadata`.
+"""
 
 from __future__ import annotations
 
+import io
 import json
+import os
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import torch
 from kedro.io import AbstractDataset, AbstractVersionedDataset, DatasetError, Version
-from matplotlib.figure import Figure
+from kedro.io.core import get_filepath_str, get_protocol_and_path
+from kedro_datasets.json import JSONDataset as _KedroJSON
+from kedro_datasets.matplotlib import MatplotlibDataset as _KedroFigure
+from kedro_datasets.pandas import CSVDataset as _KedroCSV
+from kedro_datasets.pandas import ParquetDataset as _KedroParquet
+from kedro_datasets.text import TextDataset as _KedroText
 
 from spml.atomic import atomic_path
-from spml.data import DecodeJob, ImageFolder, cache_changes, write_image_cache
+from spml.data import DecodeJob, ImageFolder, cache_changes, cache_key_path, write_image_cache
 from spml.readers import RawLabels
 from spml.readers.coco import coco_labels
 from spml.readers.cub import cub_files, cub_labels
 from spml.readers.formatted import PreExtractedFeatures, formatted_labels, pre_extracted_features
 from spml.readers.voc import class_list_files, voc_labels
+from spml.storage import filesystem
+
+# Where a worker keeps its memory-mapped copy of an image cache that lives on an object store.
+LOCAL_CACHE_ENV = "SPML_CACHE_DIR"
 
 
-class _LocalFile(AbstractVersionedDataset):
-    """A local file, optionally versioned, whose saves replace it atomically."""
+class _AtomicLocalSaves:
+    """For a kedro-datasets dataset: on a local disk, a save replaces the file atomically."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if self._protocol == "file":
+            self._fs = filesystem("file")
+
+
+class ParquetDataset(_AtomicLocalSaves, _KedroParquet):
+    """A pandas table as Parquet, without the index column."""
+
+    DEFAULT_SAVE_ARGS = {"index": False}
+
+
+class CSVDataset(_AtomicLocalSaves, _KedroCSV):
+    """A pandas table as CSV, without the index column."""
+
+
+class JSONDataset(_AtomicLocalSaves, _KedroJSON):
+    """Small JSON documents such as metrics, with sorted keys so versions compare line by line."""
+
+    DEFAULT_SAVE_ARGS = {"indent": 2, "sort_keys": True}
+
+
+class TextDataset(_AtomicLocalSaves, _KedroText):
+    """A text report such as a Markdown table."""
+
+
+class FigureDataset(_AtomicLocalSaves, _KedroFigure):
+    """A matplotlib figure as an image, trimmed to its contents."""
+
+    DEFAULT_SAVE_ARGS = {"bbox_inches": "tight"}
+
+
+class _File(AbstractVersionedDataset):
+    """A file on any fsspec filesystem, optionally versioned; local saves are atomic."""
+
+    MISSING = "run the pipeline that produces it first"
 
     def __init__(
         self,
         filepath: str,
         version: Version | None = None,
+        credentials: dict[str, Any] | None = None,
+        fs_args: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> None:
-        super().__init__(PurePosixPath(filepath), version)
         self.metadata = metadata
+        self._protocol, path = get_protocol_and_path(filepath, version)
+        self._fs = filesystem(self._protocol, {**(credentials or {}), **(fs_args or {})})
+        super().__init__(
+            PurePosixPath(path),
+            version,
+            exists_function=self._fs.exists,
+            glob_function=self._fs.glob,
+        )
 
     def _describe(self) -> dict[str, Any]:
-        return {"filepath": str(self._filepath), "version": self._version}
+        return {"filepath": self._url(str(self._filepath)), "version": self._version}
+
+    def _url(self, path: str) -> str:
+        """The path as the user wrote it, protocol included, for messages."""
+        return path if self._protocol == "file" else f"{self._protocol}://{path}"
 
     def _exists(self) -> bool:
         try:
-            return Path(str(self._get_load_path())).is_file()
+            return self._fs.isfile(get_filepath_str(self._get_load_path(), self._protocol))
         except DatasetError:
             return False
 
-    def _load_path(self) -> Path:
-        path = Path(str(self._get_load_path()))
-        if not path.is_file():
-            raise DatasetError(f"{path} does not exist; run the pipeline that produces it first")
+    def _load_path(self) -> str:
+        path = get_filepath_str(self._get_load_path(), self._protocol)
+        if not self._fs.isfile(path):
+            raise DatasetError(f"{self._url(path)} does not exist; {self.MISSING}")
         return path
 
-    def _save_path(self) -> Path:
-        return Path(str(self._get_save_path()))
+    def _save_path(self) -> str:
+        return get_filepath_str(self._get_save_path(), self._protocol)
+
+    def _read(self) -> bytes:
+        """The file's bytes."""
+        with self._fs.open(self._load_path(), "rb") as handle:
+            return handle.read()
+
+    def _write(self, data: bytes) -> None:
+        """Replace the file with `data` in one piece."""
+        with self._fs.open(self._save_path(), "wb") as handle:
+            handle.write(data)
 
 
-class TableDataset(_LocalFile):
-    """A pandas table in Parquet (or CSV, by suffix)."""
-
-    def load(self) -> pd.DataFrame:
-        path = self._load_path()
-        return pd.read_csv(path) if path.suffix == ".csv" else pd.read_parquet(path)
-
-    def save(self, data: pd.DataFrame) -> None:
-        path = self._save_path()
-        with atomic_path(path) as temporary:
-            if path.suffix == ".csv":
-                data.to_csv(temporary, index=False)
-            else:
-                data.to_parquet(temporary, index=False)
-
-
-class _OneFile(AbstractDataset):
-    """An unversioned file whose format the subclass owns."""
-
-    def __init__(self, filepath: str, metadata: dict[str, Any] | None = None) -> None:
-        self._filepath = Path(filepath)
-        self.metadata = metadata
-
-    def _describe(self) -> dict[str, Any]:
-        return {"filepath": str(self._filepath)}
-
-    def _exists(self) -> bool:
-        return self._filepath.is_file()
-
-
-class ImageCacheDataset(_OneFile):
-    """Decoded images as a memory-mapped .npy, rebuilt only when the images or size change;
-    `source` is the raw folder it is checked against before a pipeline reads it."""
-
-    def __init__(
-        self, filepath: str, source: str | None = None, metadata: dict[str, Any] | None = None
-    ) -> None:
-        super().__init__(filepath, metadata)
-        self._source = Path(source) if source else None
-
-    def _describe(self) -> dict[str, Any]:
-        return {"filepath": str(self._filepath), "source": str(self._source)}
-
-    def changes(self, image_size: int) -> list[str]:
-        """Why the cache no longer matches its raw folder at `image_size` (empty: it does)."""
-        if self._source is None:
-            return []
-        return cache_changes(self._filepath, self._source, image_size)
+class ArrayDataset(_File):
+    """A numpy array as .npy, never pickled, memory-mapped on load from a local disk."""
 
     def load(self) -> np.ndarray:
-        if not self._filepath.is_file():
-            raise DatasetError(
-                f"{self._filepath} does not exist; run the data_engineering pipeline first"
-            )
-        return np.load(self._filepath, mmap_mode="r", allow_pickle=False)
-
-    def save(self, data: DecodeJob) -> None:
-        write_image_cache(data, self._filepath)
-
-
-class ArrayDataset(_LocalFile):
-    """A numpy array as .npy, never pickled, memory-mapped on load (e.g. frozen features)."""
-
-    def load(self) -> np.ndarray:
-        return np.load(self._load_path(), mmap_mode="r", allow_pickle=False)
+        if self._protocol == "file":
+            return np.load(self._load_path(), mmap_mode="r", allow_pickle=False)
+        return np.load(io.BytesIO(self._read()), allow_pickle=False)
 
     def save(self, data: np.ndarray) -> None:
-        with atomic_path(self._save_path()) as temporary, temporary.open("wb") as handle:
-            np.save(handle, np.asarray(data), allow_pickle=False)
+        buffer = io.BytesIO()
+        np.save(buffer, np.asarray(data), allow_pickle=False)
+        self._write(buffer.getvalue())
 
 
-class StateDictDataset(_LocalFile):
+class StateDictDataset(_File):
     """Model weights as a torch state dict, loaded with weights_only=True so no code runs."""
 
     def load(self) -> dict[str, torch.Tensor]:
-        return torch.load(self._load_path(), map_location="cpu", weights_only=True)
+        return torch.load(io.BytesIO(self._read()), map_location="cpu", weights_only=True)
 
     def save(self, data: dict[str, torch.Tensor]) -> None:
-        with atomic_path(self._save_path()) as temporary:
-            torch.save(data, temporary)
+        buffer = io.BytesIO()
+        torch.save(data, buffer)
+        self._write(buffer.getvalue())
 
 
-class JSONDataset(_LocalFile):
-    """Small JSON documents such as metrics."""
+class ImageCacheDataset(_File):
+    """Decoded images as a memory-mapped .npy, rebuilt only when the images or size change;
+    `source` is the raw folder it is checked against before a pipeline reads it.
 
-    def load(self) -> Any:
-        return json.loads(self._load_path().read_text())
+    A memory map needs a local file: a cache on an object store (s3://...) is decoded into,
+    and read from, a copy in this machine's cache folder ($SPML_CACHE_DIR, else
+    ~/.cache/spml), which is refreshed whenever the stored cache's key changes.
+    """
 
-    def save(self, data: Any) -> None:
-        with atomic_path(self._save_path()) as temporary:
-            temporary.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    MISSING = "run the data_engineering pipeline first"
+
+    def __init__(
+        self,
+        filepath: str,
+        source: str | None = None,
+        credentials: dict[str, Any] | None = None,
+        fs_args: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(filepath, credentials=credentials, fs_args=fs_args, metadata=metadata)
+        self._source = source
+
+    def _describe(self) -> dict[str, Any]:
+        return {**super()._describe(), "source": str(self._source)}
+
+    def changes(self, image_size: int) -> list[str]:
+        """Why the cache no longer matches its raw folder at `image_size` (empty: it does);
+        checked where both are on local disks."""
+        if self._source is None or self._protocol != "file" or "://" in self._source:
+            return []
+        return cache_changes(Path(self._filepath), Path(self._source), image_size)
+
+    def _local_copy(self) -> Path:
+        """Where this machine memory-maps the cache from."""
+        if self._protocol == "file":
+            return Path(self._filepath)
+        root = os.environ.get(LOCAL_CACHE_ENV) or Path.home() / ".cache" / "spml"
+        return Path(root) / self._protocol / self._filepath
+
+    def load(self) -> np.ndarray:
+        local = self._local_copy()
+        if self._protocol != "file":
+            self._refresh(local)
+        elif not local.is_file():
+            raise DatasetError(f"{local} does not exist; {self.MISSING}")
+        return np.load(local, mmap_mode="r", allow_pickle=False)
+
+    def _refresh(self, local: Path) -> None:
+        """Download the stored cache unless the local copy has its key already."""
+        stored = self._load_path()
+        stored_key = self._fs.cat_file(str(cache_key_path(PurePosixPath(stored))))
+        local_key = cache_key_path(local)
+        if local.is_file() and local_key.is_file() and local_key.read_bytes() == stored_key:
+            return
+        with atomic_path(local) as temporary:
+            self._fs.get_file(stored, str(temporary))
+        with atomic_path(local_key) as temporary:
+            temporary.write_bytes(stored_key)
+
+    def save(self, data: DecodeJob) -> None:
+        local = self._local_copy()
+        write_image_cache(data, local)
+        if self._protocol != "file":  # object stores replace an object in one piece
+            stored = self._save_path()
+            self._fs.put_file(str(local), stored)
+            self._fs.put_file(
+                str(cache_key_path(local)), str(cache_key_path(PurePosixPath(stored)))
+            )
 
 
-class TextDataset(_LocalFile):
-    """A text report such as a Markdown table."""
+class CocoInstancesDataset(_File):
+    """A COCO `instances_*.json`, read into every image's labels (any COCO-format data set)."""
 
-    def load(self) -> str:
-        return self._load_path().read_text()
+    MISSING = "check data_root"
+    layout = "annotations/instances_{train,val}2014.json, train2014/ and val2014/"
+    readme = "Real MS-COCO 2014"
 
-    def save(self, data: str) -> None:
-        with atomic_path(self._save_path()) as temporary:
-            temporary.write_text(data)
+    def load(self) -> RawLabels:
+        where = self._url(str(self._filepath))
+        try:
+            instances = json.loads(self._read())
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise DatasetError(
+                f"COCO annotation file {where} is not valid JSON: {error}"
+            ) from error
+        return coco_labels(instances, source=where)
 
-
-class FigureDataset(_LocalFile):
-    """A matplotlib figure saved as an image (format from the suffix)."""
-
-    def load(self) -> bytes:
-        return self._load_path().read_bytes()
-
-    def save(self, data: Figure) -> None:
-        path = self._save_path()
-        with atomic_path(path) as temporary:
-            data.savefig(temporary, format=path.suffix.lstrip("."), bbox_inches="tight")
+    def save(self, data: dict[str, Any]) -> None:
+        raise DatasetError(f"{self._filepath} is raw input; the project never writes it")
 
 
 class _RawInput(AbstractDataset):
@@ -195,32 +272,6 @@ class _RawInput(AbstractDataset):
 
     def save(self, data: Any) -> None:
         raise DatasetError(f"{self._describe()} is raw input; the project never writes it")
-
-
-class CocoInstancesDataset(_RawInput):
-    """A COCO `instances_*.json`, read into every image's labels (any COCO-format data set)."""
-
-    layout = "annotations/instances_{train,val}2014.json, train2014/ and val2014/"
-    readme = "Real MS-COCO 2014"
-
-    def __init__(self, filepath: str, metadata: dict[str, Any] | None = None) -> None:
-        self._filepath = Path(filepath)
-        self.metadata = metadata
-
-    def _describe(self) -> dict[str, Any]:
-        return {"filepath": str(self._filepath)}
-
-    def _files(self) -> list[Path]:
-        return [self._filepath]
-
-    def _read(self) -> RawLabels:
-        try:
-            instances = json.loads(self._filepath.read_text())
-        except (UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise DatasetError(
-                f"COCO annotation file {self._filepath} is not valid JSON: {error}"
-            ) from error
-        return coco_labels(instances, source=str(self._filepath))
 
 
 class _SplitOfFolder(_RawInput):
@@ -296,20 +347,30 @@ class PreExtractedFeaturesDataset(_FormattedFiles):
 class ImageFolderDataset(AbstractDataset):
     """A folder of images handed to a node as a reader, so decoding happens once, in the node."""
 
-    def __init__(self, path: str, metadata: dict[str, Any] | None = None) -> None:
-        self._path = Path(path)
+    def __init__(
+        self,
+        path: str,
+        credentials: dict[str, Any] | None = None,
+        fs_args: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
         self.metadata = metadata
+        self._protocol, self._path = get_protocol_and_path(path)
+        self._fs = filesystem(self._protocol, {**(credentials or {}), **(fs_args or {})})
+        self._where = path
 
     def _describe(self) -> dict[str, Any]:
-        return {"path": str(self._path)}
+        return {"path": self._where}
 
     def _exists(self) -> bool:
-        return self._path.is_dir()
+        return self._fs.isdir(self._path)
 
     def load(self) -> ImageFolder:
-        if not self._path.is_dir():
-            raise DatasetError(f"Image folder {self._path} does not exist (check data_root)")
-        return ImageFolder(self._path)
+        if not self._fs.isdir(self._path):
+            raise DatasetError(f"Image folder {self._where} does not exist (check data_root)")
+        if self._protocol == "file":
+            return ImageFolder(Path(self._path))
+        return ImageFolder(self._path, self._fs)
 
     def save(self, data: ImageFolder) -> None:
-        raise DatasetError(f"{self._path} is raw input; the project never writes it")
+        raise DatasetError(f"{self._where} is raw input; the project never writes it")

@@ -136,12 +136,14 @@ class StudyInputsHooks:
         self._check_image_caches(pipeline, catalog, run_params)
 
     def _generate_demo_if_due(self) -> None:
-        """The demo is made on first use, only at its own root, never over a user's data."""
+        """The demo is made on first use, only at its own root on a local disk (upload it
+        yourself to shared storage), never over a user's data."""
         demo = self._params.get("demo") or {}
-        data_root = self._params.get("data_root")
+        data_root = str(self._params.get("data_root"))
         if (
             not demo.get("generate")
-            or Path(str(data_root)).resolve() != Path(str(demo["root"])).resolve()
+            or "://" in data_root
+            or Path(data_root).resolve() != Path(str(demo["root"])).resolve()
         ):
             return
         from spml.demo import ensure_demo_coco

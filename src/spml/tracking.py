@@ -55,6 +55,40 @@ class ModelRun:
     finished: bool
 
 
+@dataclass(frozen=True)
+class StudyRun:
+    """The `kedro run`'s MLflow run, as a process without it (a Dask worker) reaches it."""
+
+    tracking_uri: str
+    experiment_id: str
+    run_id: str
+
+
+_sent_study_run: StudyRun | None = None
+
+
+def study_run() -> StudyRun | None:
+    """The `kedro run`'s run: this process's active run, else the one a Dask worker was sent."""
+    active = mlflow.active_run()
+    if active is None:
+        return _sent_study_run
+    return StudyRun(mlflow.get_tracking_uri(), active.info.experiment_id, active.info.run_id)
+
+
+@contextlib.contextmanager
+def under_study_run(study: StudyRun | None) -> Iterator[None]:
+    """Model runs started inside go to `study`'s store and experiment, tagged with its run."""
+    global _sent_study_run
+    if study is not None:
+        mlflow.set_tracking_uri(study.tracking_uri)
+        mlflow.set_experiment(experiment_id=study.experiment_id)
+    _sent_study_run = study
+    try:
+        yield
+    finally:
+        _sent_study_run = None
+
+
 def check_reachable(uri: str, timeout: float = 5.0) -> None:
     """Fail in seconds, naming the URI, when a tracking server is down (MLflow retries minutes)."""
     if not uri.startswith(("http://", "https://")):
@@ -140,17 +174,16 @@ def _start_or_resume(name: str, recorded_run_id: str | None) -> tuple[mlflow.Act
 
 
 def _start_top_level(name: str) -> mlflow.ActiveRun:
-    """A new run at the top level of the experiment, linked to the study's run by a tag."""
-    study = mlflow.active_run()
+    """A new run at the top level of the experiment, linked to the study's run by a tag (from
+    the `kedro run`'s process or a Dask worker alike)."""
+    study = study_run()
     if study is None:
         return mlflow.start_run(run_name=name, tags=_process_tags())
     created = MlflowClient().create_run(
-        study.info.experiment_id,
-        run_name=name,
-        tags={**_process_tags(), KEDRO_RUN_TAG: study.info.run_id},
+        study.experiment_id, run_name=name, tags={**_process_tags(), KEDRO_RUN_TAG: study.run_id}
     )
     # nested=True only keeps the study's run active beneath: a run reopened by id gets no parent.
-    return mlflow.start_run(run_id=created.info.run_id, nested=True)
+    return mlflow.start_run(run_id=created.info.run_id, nested=mlflow.active_run() is not None)
 
 
 def _process_tags() -> dict[str, str]:

@@ -230,8 +230,9 @@ FREE_FORM = ("teacher.loss_options", "student.loss_options", "baselines.options"
 @contextmanager
 def _session_resolvers_kept() -> Iterator[None]:
     """OmegaConf's resolvers are process-wide and every config loader registers its own
-    `${globals:}`: Kedro's parameter validation builds the graph (so calls configured_design)
-    inside a session, whose environment's globals (e.g. conf/voc/globals.yml) must survive."""
+    `${globals:}` and `${runtime_params:}`: Kedro's parameter validation builds the graph (so
+    calls configured_design) inside a session, whose environment's globals (conf/voc's
+    data_root, conf/shared's data_dir) and --params must survive for its catalog."""
     saved = dict(BaseContainer._resolvers)  # noqa: SLF001 - no public way to read them back
     try:
         yield
