@@ -422,3 +422,21 @@ def test_each_epoch_is_logged_shown_as_progress_and_timed(monkeypatch, caplog) -
         f"(best 70.00 at epoch 2), {second.seconds:.1f}s",
     ]
     assert 0 < result.history[0].seconds and sum(r.seconds for r in result.history) <= elapsed
+
+
+def test_shuffles_flips_and_noise_come_from_the_training_seed_alone() -> None:
+    augment = Augment(min_area=0.5, max_aspect=1.2, brightness=0.2, contrast=0.2, saturation=0.2)
+    settings = TrainSettings(
+        **{**SETTINGS.__dict__, "epochs": 1, "batch_size": 7, "augment": augment}
+    )
+    model, _ = _model_and_loss()
+    start = _weights(model)
+
+    def weights_after(global_seed: int) -> dict[str, torch.Tensor]:
+        model.load_state_dict(start)
+        torch.manual_seed(global_seed)  # what other code did with torch's global generator
+        fit(model, losses.build("bce"), _data(28, 0, size=8), _data(8, 1, size=8), settings)
+        return _weights(model)
+
+    first, other = weights_after(1), weights_after(2)
+    assert all(torch.equal(first[k], other[k]) for k in first)
