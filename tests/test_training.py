@@ -440,3 +440,31 @@ def test_shuffles_flips_and_noise_come_from_the_training_seed_alone() -> None:
 
     first, other = weights_after(1), weights_after(2)
     assert all(torch.equal(first[k], other[k]) for k in first)
+
+
+class RecordingInputs(torch.nn.Module):
+    """Passes the inputs on, remembering those of training steps."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[torch.Tensor] = []
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            self.seen.append(inputs.detach().clone())
+        return inputs
+
+
+def test_training_flips_a_random_share_of_the_images_and_nothing_else() -> None:
+    train = _data(28, 0, size=8)
+    recorder, loss = RecordingInputs(), RecordingLoss()
+    model = torch.nn.Sequential(recorder, torch.nn.Flatten(), torch.nn.Linear(3 * 8 * 8, 3))
+    settings = TrainSettings(**{**SETTINGS.__dict__, "epochs": 1, "batch_size": 7})
+    fit(model, loss, train, _data(8, 1, size=8), settings)
+    flipped = []
+    for inputs, call in zip(recorder.seen, loss.calls, strict=True):
+        images = normalise(train.batch(call["index"]))
+        for seen, image in zip(inputs, images, strict=True):
+            assert torch.equal(seen, image) or torch.equal(seen, image.flip(-1))
+            flipped.append(not torch.equal(seen, image))
+    assert len(flipped) == 28 and 0 < sum(flipped) < 28
