@@ -386,7 +386,7 @@ def test_each_epoch_is_logged_shown_as_progress_and_timed(monkeypatch, caplog) -
 
     class RecordingBar:
         def __init__(self, **options) -> None:
-            self.options, self.steps, self.postfix = options, 0, {}
+            self.options, self.steps, self.postfix, self.redraws = options, 0, {}, []
             bars.append(self)
 
         def __enter__(self):
@@ -400,6 +400,7 @@ def test_each_epoch_is_logged_shown_as_progress_and_timed(monkeypatch, caplog) -
 
         def set_postfix(self, refresh: bool = True, **postfix) -> None:
             self.postfix = postfix
+            self.redraws.append(refresh)
 
     monkeypatch.setattr(training, "tqdm", RecordingBar)
     curve = iter([40.0, 70.0])
@@ -412,6 +413,9 @@ def test_each_epoch_is_logged_shown_as_progress_and_timed(monkeypatch, caplog) -
     elapsed = time.perf_counter() - started
     assert [(bar.options["total"], bar.steps) for bar in bars] == [(40, 40), (40, 40)]
     assert [bar.options["desc"] for bar in bars] == ["model epoch 1/2", "model epoch 2/2"]
+    for bar in bars:  # gone when its epoch ends, drawn at most once a second, only on a terminal
+        assert (bar.options["leave"], bar.options["mininterval"]) == (False, 1.0)
+        assert bar.options["disable"] is None and not any(bar.redraws)
     for bar, report in zip(bars, result.history, strict=True):
         assert bar.postfix == {"loss": f"{report.train_loss:.4f}"}
     second = result.history[1]
