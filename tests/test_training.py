@@ -172,7 +172,9 @@ def test_a_failing_compile_names_the_parameter_that_turns_it_off(monkeypatch) ->
     monkeypatch.setattr(torch, "compile", lambda network, **_: broken)
     settings = TrainSettings(**{**SETTINGS.__dict__, "compile": True})
     with pytest.raises(
-        RuntimeError, match=r"; --params training\.compile=false trains without it$"
+        RuntimeError,
+        match=r"^model: torch\.compile failed \(parameter training\.compile=True\); "
+        r"--params training\.compile=false trains without it$",
     ):
         fit(*_model_and_loss(), _data(64, 0), _data(32, 1), settings)
 
@@ -307,7 +309,8 @@ def test_a_non_finite_loss_stops_training_at_the_next_read_back() -> None:
 
 def test_a_non_finite_loss_late_in_an_epoch_names_its_step() -> None:
     settings = TrainSettings(**{**SETTINGS.__dict__, "epochs": 1, "batch_size": 1})
-    with pytest.raises(FloatingPointError, match=r"loss became nan at epoch 1, step 35;"):
+    message = r"^model: loss became nan at epoch 1, step 35; the last good checkpoint is kept$"
+    with pytest.raises(FloatingPointError, match=message):
         fit(torch.nn.Linear(4, 3), RecordingBCE(35), _features(40, 0), _features(8, 1), settings)
 
 
