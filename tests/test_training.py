@@ -315,20 +315,22 @@ def test_a_non_finite_loss_late_in_an_epoch_names_its_step() -> None:
 
 
 def test_the_loss_parameters_learn_at_their_own_rate() -> None:
+    lr = 0.05  # not Adam's default, which a group without its own rate would get
     model, role = _model_and_loss()[0], losses.build("role", num_samples=64, num_classes=3)
-    optimiser = training._optimiser(model, role, 1e-3)
+    optimiser = training._optimiser(model, role, lr)
     model_group, loss_group = optimiser.param_groups
-    assert model_group["lr"] == 1e-3 and loss_group["lr"] == pytest.approx(1e-2)
+    assert model_group["lr"] == lr and loss_group["lr"] == pytest.approx(10 * lr)
+    assert model_group["params"] == list(model.parameters())
     assert loss_group["params"] == [role.logits]
-    assert len(training._optimiser(model, losses.build("bce"), 1e-3).param_groups) == 1
+    assert len(training._optimiser(model, losses.build("bce"), lr).param_groups) == 1
 
     class ScaledBCE(torch.nn.Module):  # a learnable loss without its own learning rate
         def __init__(self) -> None:
             super().__init__()
             self.scale = torch.nn.Parameter(torch.ones(()))
 
-    loss_group = training._optimiser(model, ScaledBCE(), 1e-3).param_groups[1]
-    assert loss_group["lr"] == 1e-3 and len(loss_group["params"]) == 1
+    loss_group = training._optimiser(model, ScaledBCE(), lr).param_groups[1]
+    assert loss_group["lr"] == lr and len(loss_group["params"]) == 1
 
 
 class RecordingLoss(torch.nn.Module):
