@@ -120,16 +120,24 @@ def test_soft_targets_of_certain_probabilities_stay_finite() -> None:
 
 
 def test_keep_observed_makes_the_observed_positive_a_known_positive() -> None:
-    targets = keep_observed(band(P, OBSERVED, 0.6, 0.3), OBSERVED)
+    reference = band(P, OBSERVED, 0.7, 0.3)  # observed (1, 2) and (5, 0): 0.65, unknown
+    assert reference.unknown[1, 2] and reference.unknown[5, 0]
+    targets = keep_observed(reference, OBSERVED)
     for i in range(N):
         for j in range(C):
             if OBSERVED[i, j]:
                 assert targets.values[i, j] == 1 and not targets.unknown[i, j]
     untouched = OBSERVED == 0
-    reference = band(P, OBSERVED, 0.6, 0.3)
     np.testing.assert_array_equal(targets.values[untouched], reference.values[untouched])
     np.testing.assert_array_equal(targets.unknown[untouched], reference.unknown[untouched])
-    assert targets.unknown[1, 2] is np.False_  # 0.65 of an observed positive: no longer unknown
+
+
+def test_make_targets_keeps_nothing_and_bands_from_one_half_unless_asked() -> None:
+    plain = make_targets("band", 0.7, P, OBSERVED)
+    reference = band(P, OBSERVED, 0.7, 0.5)
+    np.testing.assert_array_equal(plain.unknown, reference.unknown)
+    np.testing.assert_array_equal(plain.values, reference.values)
+    assert plain.unknown[1, 2] and plain.values[5, 0] == 0  # observed positives not kept
 
 
 @pytest.mark.parametrize("policy", ["threshold", "class_prior", "top_k", "band", "soft"])
@@ -143,7 +151,10 @@ def test_make_targets_applies_the_policy_then_keeps_the_observed_positive(policy
         .apply(P, OBSERVED, value, **({"low": 0.3} if policy == "band" else {}))
         .values,
     )
+    if policy == "band":  # band_low reaches the band
+        np.testing.assert_array_equal(plain.unknown, band(P, OBSERVED, 0.6, 0.3).unknown)
     np.testing.assert_array_equal(kept.values, keep_observed(plain, OBSERVED).values)
+    np.testing.assert_array_equal(kept.unknown, keep_observed(plain, OBSERVED).unknown)
     for targets in (plain, kept):  # what a student's loss and a label table take
         assert targets.values.dtype == np.float32 and targets.unknown.dtype == bool
     assert ((kept.values >= 0) & (kept.values <= 1)).all()
@@ -194,7 +205,7 @@ def test_a_table_matrix_is_uint8_when_hard_and_nan_where_unknown() -> None:
 
 
 def test_targets_outside_zero_one_are_refused() -> None:
-    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+    with pytest.raises(ValueError, match=r"^targets must lie in \[0, 1\]$"):
         Targets(np.array([[1.5]], dtype=np.float32), np.zeros((1, 1), dtype=bool))
 
 
@@ -223,7 +234,10 @@ def test_ties_in_long_columns_keep_row_order() -> None:
 
 
 def test_targets_of_different_shapes_or_not_a_matrix_are_refused() -> None:
-    with pytest.raises(ValueError, match=r"targets \(2, 2\) and unknown mask \(2, 3\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"^targets \(2, 2\) and unknown mask \(2, 3\) must be the same N x C shape$",
+    ):
         Targets(np.zeros((2, 2), dtype=np.float32), np.zeros((2, 3), dtype=bool))
     with pytest.raises(ValueError, match="N x C"):
         Targets(np.zeros(3, dtype=np.float32), np.zeros(3, dtype=bool))
