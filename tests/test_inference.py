@@ -70,3 +70,22 @@ def test_frozen_features_go_through_the_model_as_they_are() -> None:
     with torch.no_grad():
         expected = head(torch.from_numpy(features))
     np.testing.assert_allclose(forward_all(head, data, SETTINGS).numpy(), expected.numpy())
+
+
+class BatchSizes(nn.Module):
+    """Mirror-symmetric scores that remember how many images each forward pass took."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sizes: list[int] = []
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        self.sizes.append(len(images))
+        return images.mean((2, 3))[:, :2]
+
+
+@pytest.mark.parametrize("run", [forward_all, predict, evaluate])
+def test_inference_batch_size_bounds_every_forward_pass(run) -> None:
+    model, data = BatchSizes(), _lopsided_images()  # 10 images, 4 at a time: memory stays bounded
+    run(model, data, SETTINGS)
+    assert model.sizes == [4, 4, 2]

@@ -12,12 +12,14 @@ from spml.policies import (
     Targets,
     available_policies,
     band,
+    class_frequencies,
     class_prior,
     keep_observed,
     make_targets,
     soft,
     threshold,
     top_k,
+    top_of_each_column,
 )
 
 # Six images, four classes; ties and values equal to thresholds on purpose.
@@ -92,8 +94,12 @@ def test_band_is_positive_above_tau_negative_below_low_unknown_between() -> None
 
 
 def test_band_refuses_a_low_threshold_above_tau() -> None:
-    with pytest.raises(ValueError, match="band_low=0.8"):
+    with pytest.raises(
+        ValueError, match=r"^band: pseudo_labeling\.band_low=0\.8 must not exceed tau=0\.6$"
+    ):
         band(P, OBSERVED, 0.6, 0.8)
+    equal = band(P, OBSERVED, 0.6, 0.6)  # low == tau: no band, only p == tau stays unknown
+    np.testing.assert_array_equal(equal.unknown, P == np.float32(0.6))
 
 
 @pytest.mark.parametrize("temperature", [1.0, 0.5, 2.0])
@@ -114,16 +120,24 @@ def test_soft_targets_of_certain_probabilities_stay_finite() -> None:
 
 
 def test_keep_observed_makes_the_observed_positive_a_known_positive() -> None:
-    targets = keep_observed(band(P, OBSERVED, 0.6, 0.3), OBSERVED)
+    reference = band(P, OBSERVED, 0.7, 0.3)  # observed (1, 2) and (5, 0): 0.65, unknown
+    assert reference.unknown[1, 2] and reference.unknown[5, 0]
+    targets = keep_observed(reference, OBSERVED)
     for i in range(N):
         for j in range(C):
             if OBSERVED[i, j]:
                 assert targets.values[i, j] == 1 and not targets.unknown[i, j]
     untouched = OBSERVED == 0
-    reference = band(P, OBSERVED, 0.6, 0.3)
     np.testing.assert_array_equal(targets.values[untouched], reference.values[untouched])
     np.testing.assert_array_equal(targets.unknown[untouched], reference.unknown[untouched])
-    assert targets.unknown[1, 2] is np.False_  # 0.65 of an observed positive: no longer unknown
+
+
+def test_make_targets_keeps_nothing_and_bands_from_one_half_unless_asked() -> None:
+    plain = make_targets("band", 0.7, P, OBSERVED)
+    reference = band(P, OBSERVED, 0.7, 0.5)
+    np.testing.assert_array_equal(plain.unknown, reference.unknown)
+    np.testing.assert_array_equal(plain.values, reference.values)
+    assert plain.unknown[1, 2] and plain.values[5, 0] == 0  # observed positives not kept
 
 
 @pytest.mark.parametrize("policy", ["threshold", "class_prior", "top_k", "band", "soft"])
@@ -137,7 +151,12 @@ def test_make_targets_applies_the_policy_then_keeps_the_observed_positive(policy
         .apply(P, OBSERVED, value, **({"low": 0.3} if policy == "band" else {}))
         .values,
     )
+    if policy == "band":  # band_low reaches the band
+        np.testing.assert_array_equal(plain.unknown, band(P, OBSERVED, 0.6, 0.3).unknown)
     np.testing.assert_array_equal(kept.values, keep_observed(plain, OBSERVED).values)
+    np.testing.assert_array_equal(kept.unknown, keep_observed(plain, OBSERVED).unknown)
+    for targets in (plain, kept):  # what a student's loss and a label table take
+        assert targets.values.dtype == np.float32 and targets.unknown.dtype == bool
     assert ((kept.values >= 0) & (kept.values <= 1)).all()
 
 
@@ -150,12 +169,18 @@ def test_the_registry_lists_the_five_policies() -> None:
 @pytest.mark.parametrize(
     "policy, value, named",
     [
-        ("threshold", 1.0, "tau"),
-        ("class_prior", 0, "class_prior k"),
-        ("top_k", 5, "top_k k"),  # more than the 4 classes
+        ("threshold", 1.0, "threshold tau"),
+        ("band", 1.0, "band tau"),
+        ("class_prior", 0, r"^class_prior k must be a number > 0, got 0$"),
+        ("class_prior", float("nan"), "class_prior k"),
+        ("top_k", 5, r"^top_k k must be a whole number from 1 to the 4 classes, got 5$"),
+        ("top_k", 0, "top_k k"),
         ("top_k", 1.5, "top_k k"),
-        ("soft", -1.0, "temperature"),
+        ("soft", -1.0, r"^soft temperature T must be a number > 0, got -1\.0$"),
+        ("soft", float("inf"), "soft temperature T"),
         ("soft", True, "temperature"),
+        ("soft", np.True_, "temperature"),
+        ("soft", "2", "temperature"),
     ],
 )
 def test_bad_swept_values_are_named(policy: str, value: object, named: str) -> None:
@@ -174,9 +199,47 @@ def test_a_table_matrix_is_uint8_when_hard_and_nan_where_unknown() -> None:
     assert matrix.dtype == np.float32 and np.isnan(matrix[0, 1]) and matrix[0, 0] == 1
     back = Targets.from_matrix(matrix)
     np.testing.assert_array_equal(back.unknown, np.isnan(matrix))
+    np.testing.assert_array_equal(back.values, band(P, OBSERVED, 0.6, 0.3).values)
+    assert back.values.dtype == np.float32
     assert soft(P, OBSERVED, 1.0).matrix().dtype == np.float32
 
 
 def test_targets_outside_zero_one_are_refused() -> None:
-    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+    with pytest.raises(ValueError, match=r"^targets must lie in \[0, 1\]$"):
         Targets(np.array([[1.5]], dtype=np.float32), np.zeros((1, 1), dtype=bool))
+
+
+def test_top_k_accepts_one_to_all_classes_and_any_whole_number_before_the_data_is_known() -> None:
+    check = POLICIES["top_k"].check
+    assert (check(1, C), check(C, C), check(4.0, C)) == (1.0, float(C), 4.0)
+    assert check(7, None) == 7.0  # the parameters are checked before the data set is read
+    with pytest.raises(ValueError, match="from 1 to the number of classes"):
+        check(0, None)
+
+
+def test_class_frequencies_are_the_observed_share_times_k_capped_at_one() -> None:
+    # observed positives per class: 3, 1, 2, 0 of 6 images
+    np.testing.assert_allclose(class_frequencies(OBSERVED, 3.0), [1.0, 0.5, 1.0, 0.0])
+    single = class_prior(np.array([[0.9, 0.8]]), np.array([[1.0, 0.0]]), k=1.0)
+    assert single.values.tolist() == [[1, 0]]  # one image: its own positive, f = (1, 0)
+
+
+def test_ties_in_long_columns_keep_row_order() -> None:
+    scores = np.random.default_rng(0).choice([0.2, 0.5, 0.8], size=(50, 2))
+    counts = np.array([20, 31])
+    expected = np.zeros(scores.shape)
+    for c, count in enumerate(counts):
+        expected[sorted(range(50), key=lambda i: (-scores[i, c], i))[:count], c] = 1
+    np.testing.assert_array_equal(top_of_each_column(scores, counts), expected)
+
+
+def test_targets_of_different_shapes_or_not_a_matrix_are_refused() -> None:
+    with pytest.raises(
+        ValueError,
+        match=r"^targets \(2, 2\) and unknown mask \(2, 3\) must be the same N x C shape$",
+    ):
+        Targets(np.zeros((2, 2), dtype=np.float32), np.zeros((2, 3), dtype=bool))
+    with pytest.raises(ValueError, match="N x C"):
+        Targets(np.zeros(3, dtype=np.float32), np.zeros(3, dtype=bool))
+    empty = Targets(np.zeros((0, 3), dtype=np.float32), np.zeros((0, 3), dtype=bool))
+    assert empty.matrix().shape == (0, 3)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +11,7 @@ import pytest
 import torch
 
 from spml import losses, models, training
+from spml.augment import Augment
 from spml.checkpoints import Checkpoint
 from spml.data import LabelledImages, normalise
 from spml.inference import predict
@@ -113,6 +116,20 @@ def test_interrupted_training_resumes_to_the_same_weights(tmp_path: Path) -> Non
     )
 
 
+def test_a_resumed_training_keeps_the_best_epoch_it_had_before(tmp_path: Path, monkeypatch) -> None:
+    scores = iter([40.0, 70.0, 55.0])  # epochs 1 and 2 before the interruption, 3 after it
+    monkeypatch.setattr(training, "evaluate", lambda model, data, settings: next(scores))
+    checkpoint = tmp_path / "model"
+    with pytest.raises(KeyboardInterrupt):
+        _train(checkpoint, stop_after=2)
+    after_epoch_2 = torch.load(Checkpoint(checkpoint, "inputs-v1").path, weights_only=True)
+    model, resumed = _train(checkpoint)
+    assert [(r.epoch, r.val_map) for r in resumed.history] == [(1, 40.0), (2, 70.0), (3, 55.0)]
+    assert (resumed.best_epoch, resumed.best_val_map) == (2, 70.0)
+    for name, value in after_epoch_2["model"].items():
+        assert torch.equal(model.state_dict()[name], value), name
+
+
 def test_a_checkpoint_is_reused_only_for_the_same_inputs(tmp_path: Path) -> None:
     checkpoint = tmp_path / "model"
     _, first = _train(checkpoint, seed=7)
@@ -154,8 +171,31 @@ def test_a_failing_compile_names_the_parameter_that_turns_it_off(monkeypatch) ->
 
     monkeypatch.setattr(torch, "compile", lambda network, **_: broken)
     settings = TrainSettings(**{**SETTINGS.__dict__, "compile": True})
-    with pytest.raises(RuntimeError, match=r"training\.compile=false"):
+    with pytest.raises(
+        RuntimeError,
+        match=r"^model: torch\.compile failed \(parameter training\.compile=True\); "
+        r"--params training\.compile=false trains without it$",
+    ):
         fit(*_model_and_loss(), _data(64, 0), _data(32, 1), settings)
+
+
+@pytest.mark.parametrize(
+    "compile_setting, mode", [(True, None), ("reduce-overhead", "reduce-overhead")]
+)
+def test_the_compile_parameter_reaches_torch_compile(
+    monkeypatch, compile_setting: bool | str, mode: str | None
+) -> None:
+    compiled = []
+
+    def recording_compile(network, **options):
+        compiled.append((network, options))
+        return network
+
+    monkeypatch.setattr(torch, "compile", recording_compile)
+    model = torch.nn.Linear(4, 3)
+    settings = TrainSettings(**{**SETTINGS.__dict__, "epochs": 1, "compile": compile_setting})
+    fit(model, RecordingBCE(), _features(16, 0), _features(8, 1), settings)
+    assert compiled == [(model, {"mode": mode})]
 
 
 def test_a_non_finite_loss_names_epoch_and_step() -> None:
@@ -253,17 +293,187 @@ def test_the_epoch_loss_is_the_mean_of_its_batch_losses_read_in_chunks() -> None
     assert len(loss.values) == 40  # more steps than one read-back covers (LOSS_CHECK_EVERY)
     assert result.history[0].train_loss == pytest.approx(sum(loss.values) / 40)
 
+    whole = TrainSettings(**{**settings.__dict__, "batch_size": 40})  # one step per epoch
+    single = RecordingBCE()
+    result = fit(torch.nn.Linear(4, 3), single, _features(40, 0), _features(8, 1), whole)
+    assert single.values == [pytest.approx(result.history[0].train_loss)]
+
+
+def test_a_non_finite_loss_stops_training_at_the_next_read_back() -> None:
+    settings = TrainSettings(**{**SETTINGS.__dict__, "epochs": 1, "batch_size": 1})
+    loss = RecordingBCE(nan_at_step=1)
+    with pytest.raises(FloatingPointError, match=r"epoch 1, step 1;"):
+        fit(torch.nn.Linear(4, 3), loss, _features(40, 0), _features(8, 1), settings)
+    assert len(loss.values) == training.LOSS_CHECK_EVERY  # not the whole epoch of 40 steps
+
 
 def test_a_non_finite_loss_late_in_an_epoch_names_its_step() -> None:
     settings = TrainSettings(**{**SETTINGS.__dict__, "epochs": 1, "batch_size": 1})
-    with pytest.raises(FloatingPointError, match=r"loss became nan at epoch 1, step 35;"):
+    message = r"^model: loss became nan at epoch 1, step 35; the last good checkpoint is kept$"
+    with pytest.raises(FloatingPointError, match=message):
         fit(torch.nn.Linear(4, 3), RecordingBCE(35), _features(40, 0), _features(8, 1), settings)
 
 
 def test_the_loss_parameters_learn_at_their_own_rate() -> None:
+    lr = 0.05  # not Adam's default, which a group without its own rate would get
     model, role = _model_and_loss()[0], losses.build("role", num_samples=64, num_classes=3)
-    optimiser = training._optimiser(model, role, 1e-3)
+    optimiser = training._optimiser(model, role, lr)
     model_group, loss_group = optimiser.param_groups
-    assert model_group["lr"] == 1e-3 and loss_group["lr"] == pytest.approx(1e-2)
+    assert model_group["lr"] == lr and loss_group["lr"] == pytest.approx(10 * lr)
+    assert model_group["params"] == list(model.parameters())
     assert loss_group["params"] == [role.logits]
-    assert len(training._optimiser(model, losses.build("bce"), 1e-3).param_groups) == 1
+    assert len(training._optimiser(model, losses.build("bce"), lr).param_groups) == 1
+
+    class ScaledBCE(torch.nn.Module):  # a learnable loss without its own learning rate
+        def __init__(self) -> None:
+            super().__init__()
+            self.scale = torch.nn.Parameter(torch.ones(()))
+
+    loss_group = training._optimiser(model, ScaledBCE(), lr).param_groups[1]
+    assert loss_group["lr"] == lr and len(loss_group["params"]) == 1
+
+
+class RecordingLoss(torch.nn.Module):
+    """BCE over the known entries that writes down what the training loop gave it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[dict] = []
+
+    def forward(self, logits, targets, *, index, epoch, mask):
+        self.calls.append({"index": index, "targets": targets, "epoch": epoch, "mask": mask})
+        known = ~torch.isnan(targets)
+        return torch.nn.functional.binary_cross_entropy_with_logits(logits[known], targets[known])
+
+
+def test_the_loss_gets_each_images_index_targets_and_unknown_mask_every_epoch() -> None:
+    train = _features(24, 0)
+    train.targets[[1, 5, 6], [0, 2, 1]] = float("nan")  # unknown entries (a band policy)
+    loss = RecordingLoss()
+    settings = TrainSettings(**{**SETTINGS.__dict__, "epochs": 2, "batch_size": 5})
+    fit(torch.nn.Linear(4, 3), loss, train, _features(8, 1), settings)
+    assert [call["epoch"] for call in loss.calls] == [1] * 5 + [2] * 5
+    for epoch in (1, 2):
+        calls = [call for call in loss.calls if call["epoch"] == epoch]
+        assert sorted(torch.cat([call["index"] for call in calls]).tolist()) == list(range(24))
+    for call in loss.calls:
+        expected = train.targets[call["index"]]
+        assert torch.equal(call["mask"], torch.isnan(expected))
+        torch.testing.assert_close(call["targets"], expected, equal_nan=True)
+
+
+def test_a_loss_with_a_batch_regulariser_trains_on_fully_known_targets() -> None:
+    settings = TrainSettings(**{**SETTINGS.__dict__, "epochs": 1, "batch_size": 8})
+    epr = losses.build("epr", num_samples=24, num_classes=3)
+    result = fit(torch.nn.Linear(4, 3), epr, _features(24, 0), _features(8, 1), settings)
+    assert np.isfinite(result.history[0].train_loss)
+
+
+def test_a_noisy_student_trains_on_noise_drawn_from_its_seed() -> None:
+    augment = Augment(min_area=0.5, max_aspect=1.2, brightness=0.2, contrast=0.2, saturation=0.2)
+    noisy = TrainSettings(
+        **{**SETTINGS.__dict__, "epochs": 1, "batch_size": 12, "augment": augment}
+    )
+    plain = TrainSettings(**{**noisy.__dict__, "augment": None})
+
+    def weights_after(settings: TrainSettings) -> dict[str, torch.Tensor]:
+        model, loss = _model_and_loss()
+        fit(model, loss, _data(28, 0, size=8), _data(8, 1, size=8), settings)  # a short last batch
+        return _weights(model)
+
+    first, again, unnoised = weights_after(noisy), weights_after(noisy), weights_after(plain)
+    assert all(torch.equal(first[k], again[k]) for k in first)
+    assert not all(torch.equal(first[k], unnoised[k]) for k in first)
+
+
+def test_each_epoch_is_logged_shown_as_progress_and_timed(monkeypatch, caplog) -> None:
+    bars = []
+
+    class RecordingBar:
+        def __init__(self, **options) -> None:
+            self.options, self.steps, self.postfix, self.redraws = options, 0, {}, []
+            bars.append(self)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *_):
+            return None
+
+        def update(self, steps: int) -> None:
+            self.steps += steps
+
+        def set_postfix(self, refresh: bool = True, **postfix) -> None:
+            self.postfix = postfix
+            self.redraws.append(refresh)
+
+    monkeypatch.setattr(training, "tqdm", RecordingBar)
+    curve = iter([40.0, 70.0])
+    monkeypatch.setattr(training, "evaluate", lambda model, data, settings: next(curve))
+    settings = TrainSettings(**{**SETTINGS.__dict__, "epochs": 2, "batch_size": 1})
+    loss = RecordingBCE()
+    started = time.perf_counter()
+    with caplog.at_level(logging.INFO, logger="spml.training"):
+        result = fit(torch.nn.Linear(4, 3), loss, _features(40, 0), _features(8, 1), settings)
+    elapsed = time.perf_counter() - started
+    assert [(bar.options["total"], bar.steps) for bar in bars] == [(40, 40), (40, 40)]
+    assert [bar.options["desc"] for bar in bars] == ["model epoch 1/2", "model epoch 2/2"]
+    for bar in bars:  # gone when its epoch ends, drawn at most once a second, only on a terminal
+        assert (bar.options["leave"], bar.options["mininterval"]) == (False, 1.0)
+        assert bar.options["disable"] is None and not any(bar.redraws)
+    for bar, report in zip(bars, result.history, strict=True):
+        assert bar.postfix == {"loss": f"{report.train_loss:.4f}"}
+    second = result.history[1]
+    assert caplog.messages == [
+        f"model epoch 1/2: train_loss {result.history[0].train_loss:.4f}, val mAP 40.00 "
+        f"(best 40.00 at epoch 1), {result.history[0].seconds:.1f}s",
+        f"model epoch 2/2: train_loss {second.train_loss:.4f}, val mAP 70.00 "
+        f"(best 70.00 at epoch 2), {second.seconds:.1f}s",
+    ]
+    assert 0 < result.history[0].seconds and sum(r.seconds for r in result.history) <= elapsed
+
+
+def test_shuffles_flips_and_noise_come_from_the_training_seed_alone() -> None:
+    augment = Augment(min_area=0.5, max_aspect=1.2, brightness=0.2, contrast=0.2, saturation=0.2)
+    settings = TrainSettings(
+        **{**SETTINGS.__dict__, "epochs": 1, "batch_size": 7, "augment": augment}
+    )
+    model, _ = _model_and_loss()
+    start = _weights(model)
+
+    def weights_after(global_seed: int) -> dict[str, torch.Tensor]:
+        model.load_state_dict(start)
+        torch.manual_seed(global_seed)  # what other code did with torch's global generator
+        fit(model, losses.build("bce"), _data(28, 0, size=8), _data(8, 1, size=8), settings)
+        return _weights(model)
+
+    first, other = weights_after(1), weights_after(2)
+    assert all(torch.equal(first[k], other[k]) for k in first)
+
+
+class RecordingInputs(torch.nn.Module):
+    """Passes the inputs on, remembering those of training steps."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[torch.Tensor] = []
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            self.seen.append(inputs.detach().clone())
+        return inputs
+
+
+def test_training_flips_a_random_share_of_the_images_and_nothing_else() -> None:
+    train = _data(28, 0, size=8)
+    recorder, loss = RecordingInputs(), RecordingLoss()
+    model = torch.nn.Sequential(recorder, torch.nn.Flatten(), torch.nn.Linear(3 * 8 * 8, 3))
+    settings = TrainSettings(**{**SETTINGS.__dict__, "epochs": 1, "batch_size": 7})
+    fit(model, loss, train, _data(8, 1, size=8), settings)
+    flipped = []
+    for inputs, call in zip(recorder.seen, loss.calls, strict=True):
+        images = normalise(train.batch(call["index"]))
+        for seen, image in zip(inputs, images, strict=True):
+            assert torch.equal(seen, image) or torch.equal(seen, image.flip(-1))
+            flipped.append(not torch.equal(seen, image))
+    assert len(flipped) == 28 and 0 < sum(flipped) < 28

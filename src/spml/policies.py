@@ -14,6 +14,7 @@ import math
 import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -78,21 +79,17 @@ def _number(value: Any, name: str, rule: str, ok: Callable[[float], bool]) -> fl
     return float(value)
 
 
-def _positive(name: str) -> Callable[[Any, int | None], float]:
-    """A check for a value that must be a positive number."""
-    return lambda value, num_classes: _number(value, name, "a number > 0", lambda v: v > 0)
+def _positive(name: str, value: Any, num_classes: int | None) -> float:
+    """A value that must be a positive number (bound to its name with functools.partial)."""
+    return _number(value, name, "a number > 0", lambda v: v > 0)
 
 
-def _class_count(name: str) -> Callable[[Any, int | None], float]:
-    """A check for a whole number of classes between 1 and the data set's class count."""
-
-    def check(value: Any, num_classes: int | None) -> float:
-        most = math.inf if num_classes is None else num_classes
-        rule = f"a whole number from 1 to the {num_classes or 'number of'} classes"
-        whole = _number(value, name, rule, lambda v: v == int(v) and 1 <= v <= most)
-        return float(int(whole))
-
-    return check
+def _class_count(name: str, value: Any, num_classes: int | None) -> float:
+    """A whole number of classes between 1 and the data set's class count (any when unknown)."""
+    most = math.inf if num_classes is None else num_classes
+    rule = f"a whole number from 1 to the {num_classes or 'number of'} classes"
+    whole = _number(value, name, rule, lambda v: v == int(v) and 1 <= v <= most)
+    return float(int(whole))
 
 
 def register(name: str, symbol: str, check: Callable[[Any, int | None], float]) -> Callable:
@@ -126,7 +123,7 @@ def top_of_each_column(scores: np.ndarray, counts: np.ndarray) -> np.ndarray:
     return (rank < counts[None, :]).astype(np.float32)
 
 
-@register("class_prior", "k", _positive("class_prior k"))
+@register("class_prior", "k", partial(_positive, "class_prior k"))
 def class_prior(p: np.ndarray, observed: np.ndarray, k: float) -> Targets:
     """Per class c, its round(N * f_c) most probable images, f_c = class_frequencies: a
     per-class threshold that matches each class's estimated frequency, whatever the
@@ -135,7 +132,7 @@ def class_prior(p: np.ndarray, observed: np.ndarray, k: float) -> Targets:
     return hard(top_of_each_column(p, counts))
 
 
-@register("top_k", "k", _class_count("top_k k"))
+@register("top_k", "k", partial(_class_count, "top_k k"))
 def top_k(p: np.ndarray, observed: np.ndarray, k: float) -> Targets:
     """Each image's k most probable classes (ties broken by class order)."""
     counts = np.full(len(p), int(k))
@@ -151,7 +148,7 @@ def band(p: np.ndarray, observed: np.ndarray, tau: float, low: float = 0.5) -> T
     return Targets(values, (p >= low) & (p <= tau))
 
 
-@register("soft", "T", _positive("soft temperature T"))
+@register("soft", "T", partial(_positive, "soft temperature T"))
 def soft(p: np.ndarray, observed: np.ndarray, temperature: float) -> Targets:
     """The teacher's probabilities themselves, sharpened (T < 1) or softened (T > 1):
     sigmoid(logit(p) / T), exact at p = 0 and 1 (Born-Again Networks, Noisy Student)."""

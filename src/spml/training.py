@@ -90,8 +90,8 @@ def _train_epoch(
     settings: TrainSettings,
     epoch: int,
     label: str,
-    rank: int = 0,
-    world_size: int = 1,
+    rank: int,
+    world_size: int,
 ) -> float:
     """One pass over the training data; returns the mean batch loss (of this rank's shards)."""
     placement = settings.placement
