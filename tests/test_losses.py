@@ -411,10 +411,24 @@ def test_unknown_loss_lists_choices() -> None:
 
 
 def test_foreign_hparam_names_loss_and_valid_hparams() -> None:
-    with pytest.raises(ValueError, match=r"Loss 'an' has no hyper-parameter 'eps'.*none"):
-        build("an", eps=0.1)
-    with pytest.raises(ValueError, match=r"Loss 'em' has no hyper-parameter 'beta'.*\['alpha'\]"):
-        build("em", beta=0.9)
+    for make, message in (
+        (
+            lambda: build("an", eps=0.1),
+            "Loss 'an' has no hyper-parameter 'eps'; its hyper-parameters are: none",
+        ),
+        (
+            lambda: build("em", beta=0.9, gamma=1),
+            "Loss 'em' has no hyper-parameter 'beta', 'gamma'; its hyper-parameters are: ['alpha']",
+        ),
+        (
+            lambda: build("em", alpha=-0.1),
+            "Loss 'em': hyper-parameter alpha=-0.1 must be >= 0; "
+            "its hyper-parameters are: ['alpha']",
+        ),
+    ):
+        with pytest.raises(ValueError) as error:
+            make()
+        assert str(error.value) == message
 
 
 @pytest.mark.parametrize(
@@ -433,6 +447,8 @@ def test_foreign_hparam_names_loss_and_valid_hparams() -> None:
         ("gr", "q3", 1.5),
         ("gr", "sigma_end", 0),
         ("gr", "num_epochs", 0),
+        ("gr", "num_epochs", 2.5),  # in range, but not an integer
+        ("em_apl", "warmup_epochs", 2.0),
         ("em", "alpha", "0.1"),
     ],
 )
@@ -447,6 +463,51 @@ def test_missing_data_facts_are_named(name: str) -> None:
         build(name, num_classes=C)
     with pytest.raises(ValueError, match=rf"Loss '{name}' needs num_classes"):
         build(name, num_samples=N)
+
+
+def test_data_facts_are_positive_integers_one_is_enough() -> None:
+    for name in ("role", "em_apl", "ll_cp"):
+        loss = build(name, num_samples=1, num_classes=1)
+        assert (loss.num_samples, loss.num_classes) == (1, 1)
+    with pytest.raises(ValueError) as error:
+        build("role", num_samples=0, num_classes=C)
+    head, listed = str(error.value).split("; losses that need no data-set facts: ")
+    assert head == "Loss 'role' needs num_samples (a positive integer from the data set), got 0"
+    stateless = yaml.safe_load(listed)  # a Python list of quoted names reads as YAML
+    assert stateless == sorted(stateless)
+    assert {"an", "bce", "bce_ls", "em", "ll_r", "gr"} <= set(stateless) <= set(available_losses())
+    assert not {"role", "em_apl", "ll_cp"} & set(stateless)
+
+
+def test_indices_of_the_wrong_shape_length_or_type_and_logits_of_other_classes_are_named() -> None:
+    loss = build("ll_cp", num_samples=N, num_classes=C)
+    x, z = torch.zeros(B, C), torch.zeros(B, C)
+    for index in (torch.tensor(INDEX[:-1]), torch.tensor(INDEX).reshape(B, 1)):
+        with pytest.raises(ValueError) as error:
+            loss(x, z, index=index, epoch=2)
+        assert str(error.value) == "Loss 'll_cp' needs index, the B sample indices of the batch"
+    with pytest.raises(ValueError) as error:
+        loss(x, z, index=torch.tensor(INDEX, dtype=torch.float32), epoch=2)  # in range
+    assert str(error.value) == "Loss 'll_cp' needs integer indices in [0, 10), got 0.0..9.0"
+    wider = torch.zeros(B, C + 1)
+    with pytest.raises(ValueError) as error:
+        loss(wider, wider, index=torch.tensor(INDEX), epoch=2)
+    assert str(error.value) == "Loss 'll_cp' was built for 5 classes, got 6"
+
+
+def test_a_refused_mask_is_named_with_what_was_given_or_why_it_cannot_be() -> None:
+    x = torch.zeros(B, C)
+    with pytest.raises(ValueError) as error:
+        build("bce_ls")(x, x, mask=torch.zeros(B, C, dtype=torch.int64))
+    assert str(error.value) == (
+        "Loss 'bce_ls' needs a boolean mask of the logits' shape (4, 5), got torch.int64 (4, 5)"
+    )
+    with pytest.raises(ValueError) as error:
+        build("epr")(x, x, mask=torch.zeros(B, C, dtype=torch.bool))
+    assert str(error.value) == (
+        "Loss 'epr' has a batch regulariser over every entry, so it cannot ignore masked "
+        "targets; choose a loss without one (e.g. bce_ls)"
+    )
 
 
 def test_missing_index_or_epoch_is_named() -> None:

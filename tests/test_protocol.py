@@ -135,6 +135,50 @@ def test_reference_tables_drop_and_count_rows_without_positive_then_follow_the_r
     assert full["image_id"].iloc[0] == 101  # ids follow their rows; row 0 was dropped
     assert stats.set_index("split")["images_without_positives"].to_dict() == {"train": 4, "test": 1}
     assert stats.set_index("split").loc["train", ["train_split", "val_split"]].tolist() == [45, 11]
+    # The dropped rows are all zero, so the kept rows hold every positive of the split.
+    assert stats.to_dict("records") == [
+        {
+            "split": "train",
+            "source": "train",
+            "images": 60,
+            "images_without_positives": 4,
+            "images_kept": 56,
+            "categories": 20,
+            "positives_per_image": pytest.approx(train.sum() / 56, rel=1e-12),
+            "train_split": 45,
+            "val_split": 11,
+        },
+        {
+            "split": "test",
+            "source": "test",
+            "images": 30,
+            "images_without_positives": 1,
+            "images_kept": 29,
+            "categories": 20,
+            "positives_per_image": pytest.approx(test.sum() / 29, rel=1e-12),
+            "train_split": 0,
+            "val_split": 0,
+        },
+    ]
+
+
+def test_reference_tables_draw_the_observed_positives_and_the_split_from_the_given_seed():
+    categories = tuple(f"c{j}" for j in range(20))
+    train, test = _random_labels(4, n=60), _random_labels(5, n=30)
+    for seed in (7, 1200):
+        full, observed, _, _ = reference_tables(
+            _raw("train", train, categories), _raw("test", test, categories), seed=seed
+        )
+        np.testing.assert_array_equal(
+            observed[list(categories)].to_numpy(), observe_single_positive(train, seed)
+        )
+        _, val = split_train_val(60, 0.2, seed)
+        assert np.flatnonzero(full["split"].to_numpy() == "val").tolist() == val.tolist()
+    other = reference_tables(
+        _raw("train", train, categories), _raw("test", test, categories), seed=7
+    )
+    default = reference_tables(_raw("train", train, categories), _raw("test", test, categories))
+    assert not other[1].equals(default[1]) and not other[0]["split"].equals(default[0]["split"])
 
 
 def test_reference_tables_refuse_different_categories():
@@ -147,7 +191,13 @@ def test_reference_tables_refuse_different_categories():
         reference_tables(
             _raw("train", labels, ("a", "b", "c")), _raw("test", labels[:, :2], ("a", "b"))
         )
-    with pytest.raises(ValueError, match="test: no image has a positive"):
-        reference_tables(
-            _raw("train", labels, ("a", "b", "c")), _raw("test", 0 * labels, ("a", "b", "c"))
-        )
+    for train, test, empty in ((labels, 0 * labels, "test"), (0 * labels, labels, "train")):
+        with pytest.raises(ValueError) as error:
+            reference_tables(
+                _raw("train", train, ("a", "b", "c")), _raw("test", test, ("a", "b", "c"))
+            )
+        assert str(error.value) == f"{empty}: no image has a positive label"
+    one = 0 * labels
+    one[4, 1] = 1  # a single labelled training image: there is something, but not to split
+    with pytest.raises(ValueError, match=r"^n must be an integer >= 2, got 1$"):
+        reference_tables(_raw("train", one, ("a", "b", "c")), _raw("test", labels, ("a", "b", "c")))

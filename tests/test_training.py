@@ -116,14 +116,22 @@ def test_interrupted_training_resumes_to_the_same_weights(tmp_path: Path) -> Non
     )
 
 
-def test_a_resumed_training_keeps_the_best_epoch_it_had_before(tmp_path: Path, monkeypatch) -> None:
+def test_a_resumed_training_keeps_the_best_epoch_it_had_before(
+    tmp_path: Path, monkeypatch, caplog
+) -> None:
     scores = iter([40.0, 70.0, 55.0])  # epochs 1 and 2 before the interruption, 3 after it
     monkeypatch.setattr(training, "evaluate", lambda model, data, settings: next(scores))
     checkpoint = tmp_path / "model"
-    with pytest.raises(KeyboardInterrupt):
-        _train(checkpoint, stop_after=2)
-    after_epoch_2 = torch.load(Checkpoint(checkpoint, "inputs-v1").path, weights_only=True)
-    model, resumed = _train(checkpoint)
+    with caplog.at_level(logging.INFO, logger="spml.checkpoints"):
+        with pytest.raises(KeyboardInterrupt):
+            _train(checkpoint, stop_after=2)
+        after_epoch_2 = torch.load(Checkpoint(checkpoint, "inputs-v1").path, weights_only=True)
+        model, resumed = _train(checkpoint)
+    path = Checkpoint(checkpoint, "inputs-v1").path
+    assert [r.message for r in caplog.records if r.name == "spml.checkpoints"] == [
+        "model: no checkpoint of these inputs and parameters; training afresh",
+        f"model: resuming from {path} after epoch 2",  # named by the model being trained
+    ]
     assert [(r.epoch, r.val_map) for r in resumed.history] == [(1, 40.0), (2, 70.0), (3, 55.0)]
     assert (resumed.best_epoch, resumed.best_val_map) == (2, 70.0)
     for name, value in after_epoch_2["model"].items():
@@ -284,6 +292,50 @@ class RecordingBCE(torch.nn.Module):
         value = torch.nn.functional.binary_cross_entropy_with_logits(logits, targets)
         self.values.append(value.item())
         return value * float("nan") if len(self.values) == self.nan_at_step else value
+
+
+class RecordingShares(torch.nn.Module):
+    """BCE that remembers the sample indices of every step it is given."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.steps: list[list[int]] = []
+
+    def forward(self, logits, targets, *, index, **_):
+        self.steps.append(index.tolist())
+        return torch.nn.functional.binary_cross_entropy_with_logits(logits, targets)
+
+
+@pytest.mark.parametrize(("images", "sizes"), [(17, [(9, 8)]), (33, [(8, 8), (9, 8)])])
+def test_each_rank_trains_every_epoch_on_its_share_a_last_batch_too_small_joins(
+    monkeypatch, images: int, sizes: list[tuple[int, int]]
+) -> None:
+    # One rank's view of a 2-process run, without the process group: the model unwrapped
+    # (DDP's gradient averaging and SyncBatchNorm are tested in test_distributed.py).
+    monkeypatch.setattr(training, "_network", lambda model, settings, world_size: model)
+    settings = TrainSettings(**{**SETTINGS.__dict__, "epochs": 2, "batch_size": 16})
+    steps = []
+    for rank in (0, 1):
+        loss = RecordingShares()
+        torch.manual_seed(0)
+        fit(
+            torch.nn.Linear(4, 3),
+            loss,
+            _features(images, 0),
+            _features(8, 1),
+            settings,
+            rank=rank,
+            world_size=2,
+        )
+        steps.append(loss.steps)
+    # Batches of 16 leave a last one of 1, which joins the one before: no rank goes empty.
+    assert len(steps[0]) == len(steps[1]) == 2 * len(sizes)  # both ranks train both epochs
+    for epoch in range(2):
+        shares = [rank[epoch * len(sizes) : (epoch + 1) * len(sizes)] for rank in steps]
+        assert [(len(a), len(b)) for a, b in zip(*shares, strict=True)] == sizes
+        for a, b in zip(*shares, strict=True):
+            assert not set(a) & set(b)  # each rank its own part of the same batch
+        assert sorted(i for rank in shares for step in rank for i in step) == list(range(images))
 
 
 def test_the_epoch_loss_is_the_mean_of_its_batch_losses_read_in_chunks() -> None:

@@ -23,6 +23,7 @@ def test_voc_reads_every_listed_image_with_label_1_as_the_only_positive(tmp_path
     assert labels.categories == tuple(VOC_CLASSES)
     expected = [[int(c in truth["train"][name]) for c in VOC_CLASSES] for name in names]
     np.testing.assert_array_equal(labels.matrix, expected)
+    assert labels.matrix.dtype == np.uint8  # 0/1 as the protocol and the label tables take them
     assert labels.image_ids.tolist() == list(range(len(names)))
     assert labels.source == "VOC2012 train"
 
@@ -59,3 +60,17 @@ def test_voc_names_the_missing_file_and_the_bad_line(tmp_path: Path) -> None:
         voc_labels(tmp_path, "train")
     with pytest.raises(DatasetError, match="raw input"):
         VocLabelsDataset(str(tmp_path), "train").save(object())
+
+
+def test_voc_refuses_a_split_it_has_not_and_names_a_label_that_is_not_an_integer(
+    tmp_path: Path,
+) -> None:
+    write_voc(tmp_path, {"train": 8})
+    with pytest.raises(ValueError) as error:
+        voc_labels(tmp_path, "test")  # VOC's test set is its val split
+    assert str(error.value) == "VOC split must be one of ('train', 'val'), got 'test'"
+    path = tmp_path / "VOCdevkit" / "VOC2012" / "ImageSets" / "Main" / "cat_train.txt"
+    path.write_text("2011_000001  1\n2011_000002 yes\n")
+    with pytest.raises(ValueError) as error:
+        voc_labels(tmp_path, "train")
+    assert str(error.value) == f"{path}, line 2: the label must be an integer, got 'yes'"

@@ -104,8 +104,9 @@ def _attribute_matrix(path: Path, image_ids: list[int], attribute_ids: list[int]
 
 def _positions(values: np.ndarray, listed: list[int]) -> np.ndarray:
     """Where each value sits in `listed` (-1 where it is not listed)."""
+    if not listed:  # e.g. an empty attributes.txt: nothing is listed
+        return np.full(len(values), -1, dtype=np.int64)
     order = np.argsort(listed)
     ordered = np.asarray(listed, dtype=np.int64)[order]
-    at = np.clip(np.searchsorted(ordered, values), 0, max(len(ordered) - 1, 0))
-    found = ordered[at] == values if len(ordered) else np.zeros(len(values), bool)
-    return np.where(found, order[at], -1)
+    at = np.minimum(np.searchsorted(ordered, values), len(ordered) - 1)
+    return np.where(ordered[at] == values, order[at], -1)
