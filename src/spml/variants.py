@@ -75,6 +75,15 @@ class Variant:
         return text + (f" round {self.round}" if self.round > 1 else "")
 
     @property
+    def targets_value(self) -> float:
+        """The value its policy applies to its own teacher's probabilities. A soft temperature
+        tempers the first teacher only: a student trained at temperature T already predicts at
+        T, so tempering its predictions again would compound T with every round."""
+        if self.policy == "soft" and self.round > 1:
+            return 1.0
+        return self.value
+
+    @property
     def chain(self) -> Variant:
         """The same variant in round 1: what the rounds of one self-training chain share."""
         return replace(self, round=1)

@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 from spml.pipelines.design import StudyDesign
+from spml.pipelines.pseudo_labeling.nodes import make_pseudo_labels
 from spml.pipelines.pseudo_labeling.pipeline import create_pipeline
+from spml.variants import Variant
 from tests.pipelines.memory_study import run, table
 
 # train2014: four training-split images, then two validation images.
@@ -68,3 +70,24 @@ def test_pseudo_labels_of_another_data_set_are_refused() -> None:
             full_labels=table(FULL, SPLIT),
             observed_labels=table(OBSERVED, SPLIT),
         )
+
+
+def test_a_soft_temperature_tempers_the_first_teacher_only() -> None:
+    probabilities, observed = table(PROBABILITIES), table(OBSERVED, SPLIT)
+    p = PROBABILITIES.astype(np.float64)
+    kept = OBSERVED[:4] == 1
+
+    def targets(variant: Variant) -> np.ndarray:
+        labels = make_pseudo_labels(variant, 0.5, probabilities, observed)
+        return labels[["cat", "dog", "bird"]].to_numpy()
+
+    tempered = 1 / (1 + np.exp(-np.log(p / (1 - p)) / 2.0))
+    first = targets(Variant("soft", 2.0, keep_observed=True))
+    np.testing.assert_allclose(first, np.where(kept, 1.0, tempered), atol=1e-6)
+    # A round-2 student learns its teacher's (a round-1 student's) probabilities as they are:
+    # that teacher already predicts at T = 2.
+    later = targets(Variant("soft", 2.0, keep_observed=True, round=2))
+    np.testing.assert_allclose(later, np.where(kept, 1.0, p), atol=1e-6)
+    # Other policies keep their value in every round.
+    threshold = targets(Variant("threshold", 0.45, round=2))
+    np.testing.assert_array_equal(threshold, (PROBABILITIES > 0.45).astype(np.uint8))

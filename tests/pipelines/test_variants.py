@@ -283,7 +283,11 @@ def variants_study(tiny_project: Path) -> Path:
         "seeds": [0, 1],
         "baselines": {"losses": ["an"]},
         "reporting": {"reference_losses": ["an"]},
-        "pseudo_labeling": {"policy": ["threshold", "soft"], "keep_observed": [True]},
+        "pseudo_labeling": {
+            "policy": ["threshold", "soft"],
+            "keep_observed": [True],
+            "grids": {"soft": [1.0]},
+        },
         "self_training": {
             "rounds": 1,
             "chains": [CHAIN, {**CHAIN, "rounds": 1, "augment": True, "dropout": 0.2}],

@@ -27,7 +27,7 @@ def make_pseudo_labels(
     )
     targets = make_targets(
         variant.policy,
-        variant.value,
+        variant.targets_value,
         label_matrix(teacher_probabilities),
         label_matrix(observed),
         variant.keep_observed,
