@@ -1,4 +1,4 @@
-"""Behaviour of the results table, its Markdown and figures 1a/1b."""
+"""Behaviour of the results table, its Markdown, figures 1a/1b and the variants figure."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import numpy as np
+import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
@@ -18,6 +19,7 @@ from spml.reporting import (
     loss_label,
     plot_map_against_tau,
     plot_positives_against_tau,
+    plot_variants,
     results_markdown,
     results_table,
 )
@@ -223,3 +225,24 @@ def test_loss_labels_fall_back_to_upper_case():
     assert loss_label("bce") == "full labels (BCE)"
     assert loss_label("em_apl") == "EM+APL"
     assert loss_label("gr") == "GR"
+
+
+def test_the_variants_figure_keeps_every_reference_line_and_error_bar_off_its_frame():
+    table = pd.DataFrame(
+        {
+            "role": ["teacher", "baseline", "student", "student"],
+            "model": ["EM teacher", "full labels (BCE)", "tau=0.75", "soft T=2 +observed"],
+            "policy": [None, None, "threshold", "soft"],
+            "policy_value": [None, None, 0.75, 2.0],
+            "keep_observed": [None, None, False, True],
+            "noisy": [None, None, False, False],
+            "round": [0, None, 1, 1],
+            "test_map_mean": [53.0, 59.3, 41.7, 56.9],
+            "test_map_std": [1.3, 1.1, 3.9, 1.5],
+        }
+    )
+    low, high = plot_variants(table).axes[0].get_ylim()
+    # The full-label line (59.3) lies just above the highest error bar (58.4): it must not sit on
+    # the frame's top edge, nor the lowest bar's end (37.8) on the bottom one.
+    span = high - low
+    assert high - 59.3 > 0.03 * span and 37.8 - low > 0.03 * span

@@ -367,6 +367,13 @@ def variants_markdown(table: pd.DataFrame) -> str:
     return "\n".join([header, align, *body]) + "\n"
 
 
+def _padded(values: list[float], share: float = 0.06) -> tuple[float, float]:
+    """Axis limits that keep every point and reference line off the frame's edge."""
+    low, high = min(values), max(values)
+    margin = share * (high - low) or 1.0
+    return low - margin, high + margin
+
+
 def plot_variants(
     table: pd.DataFrame, title: str = "Student test mAP per pseudo-label policy"
 ) -> Figure:
@@ -409,6 +416,16 @@ def plot_variants(
             linewidth=1.5,
             label=f"{row.model} ({row.test_map_mean:.2f})",
         )
+    spread = students["test_map_std"].fillna(0.0)
+    axes.set_ylim(
+        *_padded(
+            [
+                *(students["test_map_mean"] - spread),
+                *(students["test_map_mean"] + spread),
+                *references["test_map_mean"],
+            ]
+        )
+    )
     axes.set_xticks(positions)
     axes.set_xticklabels(labels, rotation=60, ha="right", fontsize=7)
     axes.set_ylabel("test mAP (%), mean ± std over seeds")
