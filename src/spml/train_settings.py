@@ -14,6 +14,8 @@ from spml.inference import InferenceSettings
 
 # torch.compile's modes, for training.compile.
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+# How the learning rate moves over a training (spml.training.learning_rate_factor).
+SCHEDULES = ("constant", "cosine")
 
 
 @dataclass(frozen=True)
@@ -27,9 +29,12 @@ class TrainSettings:
     eval_batch_size: int = 256
     device: str = "auto"
     mixed_precision: bool = True  # bf16 autocast, on CUDA only: CPU numbers stay exact
-    channels_last: bool = True  # NHWC tensors for convolutions, on CUDA only
+    channels_last: bool = True  # NHWC tensors for convolutions (CUDA and oneDNN CPUs)
     compile: bool | str = False  # torch.compile for training: true, or a mode (COMPILE_MODES)
     devices: int = 1  # > 1: DDP over that many processes (GPUs, or gloo on the CPU)
+    schedule: str = "constant"  # the learning rate over the training: SCHEDULES
+    warmup_epochs: float = 0.0  # linear warm-up to lr over these epochs (at most the training)
+    weight_decay: float = 0.0  # decoupled (AdamW), on weights only: not on biases or norms
     augment: Augment | None = None  # a noisy student's input noise (student.augment), not config
 
     @property
@@ -67,13 +72,16 @@ class TrainSettings:
                 f"Parameter training.compile={self.compile!r} records CUDA graphs, which DDP "
                 f"(training.devices={self.devices}) cannot replay; use compile: true"
             )
-        if (
-            isinstance(self.lr, bool)
-            or not isinstance(self.lr, int | float)
-            or not np.isfinite(self.lr)
-            or self.lr <= 0
-        ):
+        if not _number(self.lr) or self.lr <= 0:
             raise ValueError(f"Parameter training.lr must be a positive number, got {self.lr!r}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(
+                f"Parameter training.schedule must be one of {SCHEDULES}, got {self.schedule!r}"
+            )
+        for name in ("warmup_epochs", "weight_decay"):
+            value = getattr(self, name)
+            if not _number(value) or value < 0:
+                raise ValueError(f"Parameter training.{name} must be a number >= 0, got {value!r}")
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> TrainSettings:
@@ -86,3 +94,8 @@ class TrainSettings:
         if required - set(config):
             raise ValueError(f"Missing training parameter(s) {sorted(required - set(config))}")
         return cls(**config)
+
+
+def _number(value: Any) -> bool:
+    """A finite int or float (a bool is neither, whatever Python says)."""
+    return not isinstance(value, bool) and isinstance(value, int | float) and np.isfinite(value)

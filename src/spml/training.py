@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -72,15 +73,47 @@ class FitResult:
         )
 
 
-def _optimiser(model: nn.Module, loss: nn.Module, lr: float) -> torch.optim.Optimizer:
-    """Adam over the model, plus the loss's own parameters at their own learning rate."""
-    groups = [{"params": list(model.parameters()), "lr": lr}]
+def _optimiser(
+    model: nn.Module, loss: nn.Module, lr: float, weight_decay: float = 0.0
+) -> torch.optim.Optimizer:
+    """Adam over the model (decoupled weight decay on its weights, none on biases and norms),
+    plus the loss's own parameters at their own learning rate. Each group keeps its peak rate
+    as `base_lr`, which the schedule scales step by step."""
+    weights = [p for p in model.parameters() if p.ndim > 1]
+    others = [p for p in model.parameters() if p.ndim <= 1]
+    groups = [
+        {"params": weights, "lr": lr, "weight_decay": weight_decay},
+        {"params": others, "lr": lr, "weight_decay": 0.0},
+    ]
     loss_params = [p for p in loss.parameters() if p.requires_grad]
     if loss_params:
-        groups.append({"params": loss_params, "lr": lr * getattr(loss, "lr_multiplier", 1.0)})
+        multiplier = getattr(loss, "lr_multiplier", 1.0)
+        groups.append({"params": loss_params, "lr": lr * multiplier, "weight_decay": 0.0})
+    groups = [{**group, "base_lr": group["lr"]} for group in groups if group["params"]]
     # One fused kernel per step on CUDA instead of one per tensor; the CPU keeps the default.
     fused = all(p.is_cuda for group in groups for p in group["params"]) or None
-    return torch.optim.Adam(groups, fused=fused)
+    return torch.optim.Adam(groups, fused=fused, decoupled_weight_decay=True)
+
+
+def learning_rate_factor(schedule: str, step: int, total: int, warmup: int) -> float:
+    """The share of the peak learning rate at optimiser step `step` (0-based) of `total`:
+    a linear warm-up over the first `warmup` steps, then constant or a half cosine to zero."""
+    if step < warmup:
+        return (step + 1) / warmup
+    if schedule == "constant":
+        return 1.0
+    return 0.5 * (1.0 + math.cos(math.pi * (step - warmup) / max(total - warmup, 1)))
+
+
+def _schedule_step(
+    optimiser: torch.optim.Optimizer, settings: TrainSettings, step: int, steps_per_epoch: int
+) -> None:
+    """Set every group's learning rate for global step `step` (restarts resume it exactly)."""
+    total = settings.epochs * steps_per_epoch
+    warmup = min(round(settings.warmup_epochs * steps_per_epoch), total)  # a short run: all warm-up
+    factor = learning_rate_factor(settings.schedule, step, total, warmup)
+    for group in optimiser.param_groups:
+        group["lr"] = group["base_lr"] * factor
 
 
 def _train_epoch(
@@ -145,6 +178,9 @@ def _train_epoch(
             )
             state.optimiser.zero_grad(set_to_none=True)
             value.backward()
+            _schedule_step(
+                state.optimiser, settings, (epoch - 1) * len(batches) + step - 1, len(batches)
+            )
             state.optimiser.step()
             values.append(value.detach())
             if step % LOSS_CHECK_EVERY == 0 or step == len(batches):
@@ -228,7 +264,7 @@ def fit(
     state = TrainingState(
         model,
         loss,
-        _optimiser(model, loss, settings.lr),
+        _optimiser(model, loss, settings.lr, settings.weight_decay),
         torch.Generator().manual_seed(settings.seed),
     )
     result = FitResult(best_state={}, best_epoch=0, best_val_map=float("-inf"))
