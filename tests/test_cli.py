@@ -35,5 +35,12 @@ def test_items_with_equals_are_left_alone() -> None:
 
 
 def test_an_item_without_separator_is_rejected() -> None:
-    with pytest.raises(click.UsageError, match="tau"):
+    with pytest.raises(click.UsageError, match="item `tau` must be key=value"):
         _parse("tau")
+    with pytest.raises(click.UsageError, match="item `=3` must be key=value"):
+        _parse("=3")
+
+
+def test_a_list_keeps_its_commas_and_the_items_around_it_split() -> None:
+    parsed = _parse("search.lr=[0.01,0.02],training.epochs:3,seeds=[0, 1, 2]")
+    assert parsed == {"search": {"lr": [0.01, 0.02]}, "training": {"epochs": 3}, "seeds": [0, 1, 2]}

@@ -7,7 +7,8 @@ from typing import Any
 
 import click
 from kedro.framework.cli.project import run as kedro_run
-from kedro.framework.cli.utils import _split_params, split_string
+from kedro.framework.cli.utils import _split_params
+from omegaconf import OmegaConf
 
 # Short names for `--runner`: `kedro run --runner dask`.
 RUNNER_ALIASES = {"dask": "spml.runner.DaskRunner"}
@@ -22,13 +23,33 @@ def normalise_param_items(items: list[str]) -> list[str]:
     return normalised
 
 
+def split_items(value: str) -> list[str]:
+    """Split `--params` at the commas between items, not those inside a [list] or {mapping}:
+    `search.lr=[0.01,0.02],training.epochs=3` is two items."""
+    items, depth, current = [], 0, []
+    for char in value:
+        depth += (char in "[{") - (char in "]}")
+        if char == "," and depth <= 0:
+            items.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    items.append("".join(current))
+    return [item.strip() for item in items if item.strip()]
+
+
 def split_params(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
-    """Kedro's `--params` parser, fed with both the `key=value` and the `key:value` forms."""
+    """Kedro's `--params` parser, fed with both the `key=value` and the `key:value` forms, and
+    with lists (`search.lr=[0.01,0.02]`) kept whole."""
     if isinstance(value, dict) or not value:
         return _split_params(ctx, param, value)
-    return _split_params(
-        ctx, param, ",".join(normalise_param_items(split_string(ctx, param, value)))
-    )
+    dot_list = []
+    for item in normalise_param_items(split_items(value)):
+        key, equals, typed = item.partition("=")
+        if not equals or not key.strip():
+            ctx.fail(f"Invalid format of `{param.name}` option: item `{item}` must be key=value")
+        dot_list.append(f"{key.strip()}={typed}")
+    return OmegaConf.to_container(OmegaConf.from_dotlist(dot_list))
 
 
 def _study_run_command() -> click.Command:
