@@ -51,8 +51,21 @@ def test_predictions_are_the_unflipped_forward_pass_in_data_order() -> None:
     expected = torch.sigmoid(_unflipped_forward(model.eval(), data)).numpy()
     model.train()
     np.testing.assert_allclose(predict(model, data, SETTINGS), expected, rtol=1e-6)
+    np.testing.assert_allclose(  # channels-last sums in another order: equal to float rounding
+        forward_all(model, data, SETTINGS).numpy(),
+        _unflipped_forward(model, data).numpy(),
+        rtol=1e-6,
+    )
+
+
+def test_mirrored_predictions_are_those_of_every_image_flipped_left_to_right() -> None:
+    model, data = LeftMinusRight(), _lopsided_images()
+    mirrored = forward_all(model, data, SETTINGS, mirrored=True)
     np.testing.assert_allclose(
-        forward_all(model, data, SETTINGS).numpy(), _unflipped_forward(model, data).numpy()
+        mirrored.numpy(), -_unflipped_forward(model, data).numpy(), rtol=1e-5
+    )
+    np.testing.assert_allclose(
+        predict(model, data, SETTINGS, mirrored=True), torch.sigmoid(mirrored).numpy()
     )
 
 

@@ -10,6 +10,7 @@ import pytest
 from spml.policies import (
     POLICIES,
     Targets,
+    aligned,
     available_policies,
     band,
     class_frequencies,
@@ -160,9 +161,24 @@ def test_make_targets_applies_the_policy_then_keeps_the_observed_positive(policy
     assert ((kept.values >= 0) & (kept.values <= 1)).all()
 
 
-def test_the_registry_lists_the_five_policies() -> None:
-    assert available_policies() == ["band", "class_prior", "soft", "threshold", "top_k"]
-    with pytest.raises(ValueError, match=r"pseudo_labeling.policy.*\['band'"):
+def test_aligned_scales_each_class_to_its_estimated_frequency_capped_at_one() -> None:
+    k = 1.5  # frequencies 1.5 x (3, 1, 2, 0) / 6 = (0.75, 0.25, 0.5, 0)
+    targets = aligned(P, OBSERVED, k)
+    frequency = np.array([0.75, 0.25, 0.5, 0.0])
+    expected = np.minimum(1.0, P * frequency / P.astype(np.float64).mean(0))
+    np.testing.assert_allclose(targets.values, expected, rtol=1e-6)
+    assert targets.values[:, 0].max() == 1.0  # 0.9 x 0.75 / 0.583 > 1: capped
+    np.testing.assert_allclose(targets.values[:, 1].mean(), 0.25, rtol=1e-6)  # none capped
+    assert not targets.values[:, 3].any() and not targets.unknown.any()  # never observed
+    ranks = np.argsort(P[:, 2], kind="stable")
+    assert list(np.argsort(targets.values[:, 2], kind="stable")) == list(ranks)
+    zeros = np.zeros_like(P)
+    assert not aligned(zeros, OBSERVED, k).values.any()  # a class predicted nowhere stays 0
+
+
+def test_the_registry_lists_the_policies() -> None:
+    assert available_policies() == ["aligned", "band", "class_prior", "soft", "threshold", "top_k"]
+    with pytest.raises(ValueError, match=r"pseudo_labeling.policy.*\['aligned', 'band'"):
         make_targets("median", 0.5, P, OBSERVED)
 
 

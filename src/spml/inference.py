@@ -22,24 +22,33 @@ class InferenceSettings(Placement):
 
 @torch.no_grad()
 def forward_all(
-    model: nn.Module, data: LabelledImages, settings: InferenceSettings = InferenceSettings()
+    model: nn.Module,
+    data: LabelledImages,
+    settings: InferenceSettings = InferenceSettings(),
+    mirrored: bool = False,
 ) -> torch.Tensor:
-    """The model's outputs for every row under the evaluation transform (no flip), in order."""
+    """The model's outputs for every row under the evaluation transform (no flip; every image
+    mirrored left to right when `mirrored`), in order."""
     device = settings.target
-    model.to(device).eval()
+    settings.place(model).eval()
     outputs = []
     batches = ordered_batches(len(data), settings.batch_size)
     for images in prefetch(batches, lambda index: staged(data.batch(index), device)):
+        flips = torch.ones(len(images), dtype=torch.bool) if mirrored else None
         with settings.autocast():
-            outputs.append(model(settings.network_inputs(images)).float())
+            outputs.append(model(settings.network_inputs(images, flips)).float())
     return torch.cat(outputs).cpu()  # one copy back, so the GPU never waits for the host
 
 
 def predict(
-    model: nn.Module, data: LabelledImages, settings: InferenceSettings = InferenceSettings()
+    model: nn.Module,
+    data: LabelledImages,
+    settings: InferenceSettings = InferenceSettings(),
+    mirrored: bool = False,
 ) -> np.ndarray:
-    """Class probabilities under the evaluation transform (no flip), in data order."""
-    return torch.sigmoid(forward_all(model, data, settings)).numpy()
+    """Class probabilities under the evaluation transform (no flip; the mirror images when
+    `mirrored`), in data order."""
+    return torch.sigmoid(forward_all(model, data, settings, mirrored)).numpy()
 
 
 def evaluate(model: nn.Module, data: LabelledImages, settings: InferenceSettings) -> float:

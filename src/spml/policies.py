@@ -158,6 +158,18 @@ def soft(p: np.ndarray, observed: np.ndarray, temperature: float) -> Targets:
     return Targets(values.astype(np.float32), np.zeros(p.shape, dtype=bool))
 
 
+@register("aligned", "k", partial(_positive, "aligned k"))
+def aligned(p: np.ndarray, observed: np.ndarray, k: float) -> Targets:
+    """The teacher's probabilities, each class scaled so its mean over the images is its
+    estimated frequency (class_frequencies, k expected positives per image), capped at 1:
+    distribution alignment (ReMixMatch, Berthelot et al. 2020), per class. It corrects a
+    teacher that is over- or under-confident on a class without changing its ranking."""
+    mean = p.astype(np.float64).mean(0)
+    scale = np.divide(class_frequencies(observed, k), mean, out=np.ones_like(mean), where=mean > 0)
+    values = np.minimum(1.0, p * scale[None, :]).astype(np.float32)
+    return Targets(values, np.zeros(p.shape, dtype=bool))
+
+
 def keep_observed(targets: Targets, observed: np.ndarray) -> Targets:
     """The observed positive stays a known positive, whatever the policy made of it."""
     positive = observed > 0.5

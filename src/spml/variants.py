@@ -32,11 +32,15 @@ class Variant:
     augment: Augment | None = None  # Noisy Student's input noise
     dropout: float = 0.0  # Noisy Student's model noise
     round: int = 1  # 1: learns from the teacher; r > 1: from the round r-1 student
+    epochs: int | None = None  # its own training length (a longer student), else training.epochs
+    mirror: bool = False  # targets from its teacher's predictions averaged with the mirror image's
 
     def __post_init__(self) -> None:
         POLICIES[self.policy]  # names the parameter and the valid policies
         if isinstance(self.round, bool) or not isinstance(self.round, int) or self.round < 1:
             raise ValueError(f"A student's round must be an integer >= 1, got {self.round!r}")
+        if self.epochs is not None and not _positive_int(self.epochs):
+            raise ValueError(f"A student's epochs must be an integer >= 1, got {self.epochs!r}")
 
     @property
     def noisy(self) -> bool:
@@ -50,6 +54,8 @@ class Variant:
             self.policy == "threshold"
             and not self.keep_observed
             and not self.noisy
+            and not self.mirror
+            and self.epochs is None
             and (self.round == 1)
         )
 
@@ -61,7 +67,10 @@ class Variant:
             base = tau_slug(self.value)
         else:
             base = f"{self.policy}_{value_slug(self.value)}"
-        return base + ("_kept" if self.keep_observed else "") + ("_noisy" if self.noisy else "")
+        base += "_kept" if self.keep_observed else ""
+        base += "_mirror" if self.mirror else ""
+        base += "_noisy" if self.noisy else ""
+        return base + (f"_{self.epochs}_epochs" if self.epochs else "")
 
     @property
     def label(self) -> str:
@@ -71,7 +80,9 @@ class Variant:
         if self.policy != "threshold":
             text = f"{self.policy} {text}"
         text += " +observed" if self.keep_observed else ""
+        text += " +mirror" if self.mirror else ""
         text += " noisy" if self.noisy else ""
+        text += f" {self.epochs} epochs" if self.epochs else ""
         return text + (f" round {self.round}" if self.round > 1 else "")
 
     @property
@@ -93,3 +104,8 @@ class Variant:
         if self.round == 1:
             raise ValueError(f"{self.label} learns from the teacher, not from an earlier round")
         return replace(self, round=self.round - 1)
+
+
+def _positive_int(value: object) -> bool:
+    """An int >= 1 that is not a bool."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1

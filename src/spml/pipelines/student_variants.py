@@ -42,6 +42,13 @@ def _rounds(value: Any, name: str) -> int:
     return value
 
 
+def _epochs(value: Any, name: str) -> int | None:
+    """A chain's own training length per round: null (training.epochs) or an integer >= 1."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ValueError(f"Parameter {name} must be null or an integer >= 1, got {value!r}")
+    return value
+
+
 def _policy_value(policy: str, value: Any, name: str) -> float:
     """A policy's swept value, checked by the policy (the class count is checked at run time)."""
     try:
@@ -51,7 +58,7 @@ def _policy_value(policy: str, value: Any, name: str) -> float:
 
 
 def student_variants(params: Mapping[str, Any], taus: tuple[float, ...]) -> tuple[Variant, ...]:
-    """Every student: each policy x its grid x keep_observed (with the students' noise, for
+    """Every student: each policy x its grid x keep_observed x mirror (with the students' noise, for
     `self_training.rounds` rounds), then the extra `self_training.chains`; each once."""
     labelling = params.get("pseudo_labeling") or {}
     student = params.get("student") or {}
@@ -65,13 +72,18 @@ def student_variants(params: Mapping[str, Any], taus: tuple[float, ...]) -> tupl
         _flag(keep, "pseudo_labeling.keep_observed")
         for keep in _as_list(labelling.get("keep_observed", False), "pseudo_labeling.keep_observed")
     ]
+    mirrors = [
+        _flag(mirror, "pseudo_labeling.mirror")
+        for mirror in _as_list(labelling.get("mirror", False), "pseudo_labeling.mirror")
+    ]
     chains: list[tuple[Variant, int]] = []
     for policy in _as_list(labelling.get("policy", "threshold"), "pseudo_labeling.policy"):
         policies.POLICIES[str(policy)]  # names the parameter and the valid policies
         grid = taus if policy == "threshold" else _grid(labelling, policy)
         for value in grid:
             for keep in keeps:
-                chains.append((Variant(policy, value, keep, **noise), rounds))
+                for mirror in mirrors:
+                    chains.append((Variant(policy, value, keep, mirror=mirror, **noise), rounds))
     for number, chain in enumerate(self_training.get("chains") or []):
         chains.append(_chain(chain, f"self_training.chains[{number}]", noise, rounds, student))
     students = {
@@ -103,7 +115,7 @@ def _chain(
     chain: Any, name: str, noise: Mapping[str, Any], rounds: int, student: Mapping[str, Any]
 ) -> tuple[Variant, int]:
     """One self-training chain: a variant (unset keys as the sweep's) and its rounds."""
-    known = {"policy", "value", "keep_observed", "augment", "dropout", "rounds"}
+    known = {"policy", "value", "keep_observed", "mirror", "augment", "dropout", "rounds", "epochs"}
     if not isinstance(chain, Mapping) or not {"policy", "value"} <= set(chain):
         raise ValueError(f"Parameter {name} must be a mapping with a policy and a value")
     unknown = sorted(set(chain) - known)
@@ -117,6 +129,8 @@ def _chain(
         _flag(chain.get("keep_observed", False), f"{name}.keep_observed"),
         noise["augment"] if "augment" not in chain else _augment(chain["augment"], student, name),
         _dropout(chain.get("dropout", noise["dropout"]), f"{name}.dropout"),
+        epochs=_epochs(chain.get("epochs"), f"{name}.epochs"),
+        mirror=_flag(chain.get("mirror", False), f"{name}.mirror"),
     )
     return variant, _rounds(chain.get("rounds", rounds), f"{name}.rounds")
 

@@ -18,17 +18,25 @@ def make_pseudo_labels(
     band_low: float,
     teacher_probabilities: pd.DataFrame,
     observed_labels: pd.DataFrame,
+    mirrored_probabilities: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """The variant's targets for every training-split image: 0/1 (the paper: p > tau), soft,
-    or NaN where the student must not learn (spml.policies)."""
+    or NaN where the student must not learn (spml.policies); from the mean of the teacher's
+    probabilities on each image and its mirror image when `mirrored_probabilities` are given."""
     observed = training_split(observed_labels)
     check_aligned(
         teacher_probabilities, observed, "teacher probabilities", "observed_labels' training split"
     )
+    probabilities = label_matrix(teacher_probabilities)
+    if mirrored_probabilities is not None:
+        check_aligned(
+            mirrored_probabilities, observed, "mirrored probabilities", "observed_labels' training"
+        )
+        probabilities = (probabilities + label_matrix(mirrored_probabilities)) / 2
     targets = make_targets(
         variant.policy,
         variant.targets_value,
-        label_matrix(teacher_probabilities),
+        probabilities,
         label_matrix(observed),
         variant.keep_observed,
         band_low,

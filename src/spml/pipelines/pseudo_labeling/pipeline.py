@@ -9,12 +9,13 @@ from spml.variants import Variant
 from .nodes import assess_pseudo_labels, make_pseudo_labels
 
 
-def teacher_of(variant: Variant, seed: int | None) -> str:
-    """The probabilities a variant's pseudo labels come from: the seed's teacher in round 1,
-    the previous round's student afterwards."""
+def teacher_of(variant: Variant, seed: int | None, mirrored: bool = False) -> str:
+    """The probabilities a variant's pseudo labels come from (on the mirror images when
+    `mirrored`): the seed's teacher in round 1, the previous round's student afterwards."""
+    suffix = "_mirrored" if mirrored else ""
     if variant.round == 1:
-        return f"{scope(seed)}teacher_probabilities"
-    return f"{scope(seed, variant.round - 1)}student_probabilities_{variant.slug}"
+        return f"{scope(seed)}teacher_probabilities{suffix}"
+    return f"{scope(seed, variant.round - 1)}student_probabilities{suffix}_{variant.slug}"
 
 
 def pseudo_labels_for(variant: Variant, seed: int | None, design: StudyDesign) -> Pipeline:
@@ -27,6 +28,11 @@ def pseudo_labels_for(variant: Variant, seed: int | None, design: StudyDesign) -
                 inputs={
                     "teacher_probabilities": teacher_of(variant, seed),
                     "observed_labels": "observed_labels",
+                    **(
+                        {"mirrored_probabilities": teacher_of(variant, seed, mirrored=True)}
+                        if variant.mirror
+                        else {}
+                    ),
                 },
                 outputs=f"{prefix}pseudo_labels_{slug}",
                 name="make_pseudo_labels",

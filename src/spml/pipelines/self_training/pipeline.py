@@ -25,5 +25,16 @@ def create_pipeline(design: StudyDesign) -> Pipeline:
             namespace(prefix, teaching.slug),
             design.model_inputs[0],
         )
-        pipeline += Pipeline([predictions]) + student_for(variant, seed, design)
+        mirrored = [
+            prediction_node(
+                f"{prefix}student_model_{teaching.slug}",
+                f"{prefix}student_probabilities_mirrored_{teaching.slug}",
+                "predict_student_mirrored",
+                namespace(prefix, teaching.slug),
+                design.model_inputs[0],
+                mirrored=True,
+            )
+        ]
+        pipeline += Pipeline([predictions, *(mirrored if variant.mirror else [])])
+        pipeline += student_for(variant, seed, design)
     return pipeline

@@ -32,6 +32,19 @@ def teacher_for(seed: int | None, design: StudyDesign) -> Pipeline:
                 design.model_inputs[0],
             ),
         ]
+    ) + Pipeline(
+        [
+            prediction_node(
+                f"{prefix}teacher_model",
+                f"{prefix}teacher_probabilities_mirrored",
+                "predict_teacher_mirrored",
+                namespace(prefix),
+                design.model_inputs[0],
+                mirrored=True,
+            )
+        ]
+        if design.mirrors_teacher
+        else []
     )
 
 
