@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 STAGE = re.compile(r"Stage (?P<node>\S+) finished in (?P<seconds>[\d.]+) s")
 PIPELINE_OF = [
     ("data_engineering", ("build_label_tables", "decode_")),
+    ("controls", ("control_",)),
     ("teacher", ("train_teacher", "predict_teacher")),
     ("baselines", ("baseline_",)),
     ("self_training", ("round_", "predict_student")),

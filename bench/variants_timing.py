@@ -4,7 +4,7 @@
 
 Copies conf/ into a fresh folder, runs the variants environment there (demo generated from
 scratch, every seed's teacher, baselines and students), and prints the wall time against the
-20-minute target, the CPU time of the run, the machine's load while it ran (a shared machine
+30-minute target, the CPU time of the run, the machine's load while it ran (a shared machine
 stretches the wall time), the time per pipeline and the variants table the study wrote.
 """
 
@@ -18,7 +18,7 @@ from pathlib import Path
 
 from study_timing import PIPELINE_OF, scratch_project, timed_kedro
 
-TARGET_SECONDS = 20 * 60
+TARGET_SECONDS = 30 * 60  # issue 26: "near 30" minutes with three seeds and the controls
 SHARED_LOAD = 0.5  # load average beyond what this run puts on the machine: someone else is running
 
 

@@ -16,12 +16,16 @@ from matplotlib.figure import Figure
 from spml.reporting import (
     COLUMNS,
     MISSING_MARK,
+    learning_curves,
     loss_label,
+    plot_learning_curves,
     plot_map_against_tau,
     plot_positives_against_tau,
     plot_variants,
     results_markdown,
     results_table,
+    variants_markdown,
+    variants_table,
 )
 
 PUBLISHED = {
@@ -246,3 +250,112 @@ def test_the_variants_figure_keeps_every_reference_line_and_error_bar_off_its_fr
     # the frame's top edge, nor the lowest bar's end (37.8) on the bottom one.
     span = high - low
     assert high - 59.3 > 0.03 * span and 37.8 - low > 0.03 * span
+
+
+def _variant_records() -> list[dict]:
+    """Two seeds of a teacher, its 40-epoch control, a full label model and its control, and
+    one student; numbers chosen so the best teacher row is the control."""
+    rows = []
+    for seed, shift in ((0, 0.0), (1, 2.0)):
+        common = {"seed": seed, "variant": None, "round": None, "best_val_map": 0.0}
+        rows += [
+            {**common, "role": "teacher", "loss": "em", "test_map": 70 + shift, "epochs": 10},
+            {
+                **common,
+                "role": "teacher",
+                "loss": "em",
+                "test_map": 72 + shift,
+                "epochs": 40,
+                "control": True,
+            },
+            {**common, "role": "baseline", "loss": "bce", "test_map": 80 + shift, "epochs": 10},
+            {
+                **common,
+                "role": "baseline",
+                "loss": "bce",
+                "test_map": 84 + 2 * shift,
+                "epochs": 40,
+                "control": True,
+            },
+            {
+                **common,
+                "role": "student",
+                "loss": "bce_ls",
+                "variant": "soft T=2 +observed",
+                "round": 1,
+                "policy": "soft",
+                "policy_value": 2.0,
+                "keep_observed": True,
+                "noisy": False,
+                "test_map": 75 + 2 * shift,
+                "epochs": 10,
+            },
+        ]
+    return rows
+
+
+def test_gains_are_paired_by_seed_against_the_best_teacher_row_control_included() -> None:
+    table = variants_table(_variant_records())
+    assert list(table["model"]) == [
+        "EM teacher",
+        "EM teacher, 40 epochs",
+        "full labels (BCE)",
+        "full labels (BCE), 40 epochs",
+        "soft T=2 +observed",
+    ]
+    assert table.attrs == {
+        "teacher_row": "EM teacher, 40 epochs",
+        "full_label_row": "full labels (BCE), 40 epochs",
+    }
+    student = table.iloc[-1]
+    # seed 0: 75 - 72 = 3 of 84 - 72 = 12; seed 1: 79 - 74 = 5 of 88 - 74 = 14
+    assert student["gain_vs_teacher"] == pytest.approx(4.0)
+    assert student["gain_vs_teacher_std"] == pytest.approx(np.std([3.0, 5.0], ddof=1))
+    assert student["gap_closed"] == pytest.approx((3 / 12 + 5 / 14) / 2)
+    assert table.iloc[0]["gain_vs_teacher"] == pytest.approx(-2.0)  # the 10-epoch teacher
+    assert list(table["epochs"]) == [10, 40, 10, 40, 10]
+    markdown = variants_markdown(table)
+    assert markdown.startswith(
+        "Gains are paired by seed against **EM teacher, 40 epochs**, the best teacher row; "
+        "gap_closed is the share of the distance from it to **full labels (BCE), 40 epochs**"
+    )
+    assert (
+        "| soft T=2 +observed | soft | 2 | True | False | 1 | 10 | 2 | 77.00 | 2.83 | +4.00 |"
+        in (markdown)
+    )
+
+
+def test_a_seed_without_its_teacher_is_left_out_of_the_pairing() -> None:
+    records = [r for r in _variant_records() if not (r["seed"] == 1 and r["role"] == "teacher")]
+    student = variants_table(records).iloc[-1]
+    assert student["gain_vs_teacher"] == pytest.approx(3.0)  # seed 0 alone
+    assert math.isnan(student["gain_vs_teacher_std"])
+
+
+def _history(values: list[float]) -> list[dict]:
+    return [
+        {"epoch": e, "val_map": v, "train_loss": 0.1, "seconds": 1.0}
+        for e, v in enumerate(values, 1)
+    ]
+
+
+def test_learning_curves_average_seeds_and_mark_where_the_mean_peaks() -> None:
+    records = [
+        {"name": "teacher", "role": "teacher", "seed": 0, "history": _history([10, 30, 20])},
+        {"name": "teacher", "role": "teacher", "seed": 1, "history": _history([20, 30, 40])},
+        {"name": "student", "role": "student", "seed": 0, "history": _history([5, 6])},
+        {"name": "no history", "role": "baseline", "seed": 0},
+    ]
+    curves = learning_curves(records, lambda record: str(record["name"]))
+    teacher = curves[curves["model"] == "teacher"]
+    assert list(teacher["val_map"]) == [15.0, 30.0, 30.0]
+    assert list(teacher["seeds"]) == [2, 2, 2]
+    assert set(teacher["best_epoch"]) == {2}  # the first of the equal means
+    assert list(curves[curves["model"] == "student"]["best_epoch"]) == [2, 2]
+    assert "no history" not in set(curves["model"])
+    figure = plot_learning_curves(curves)
+    references, students = figure.axes
+    assert [line.get_label() for line in references.get_lines()][0] == "teacher"
+    assert [line.get_label() for line in students.get_lines()][0] == "student"
+    with pytest.raises(ValueError, match="No model has a training history"):
+        plot_learning_curves(learning_curves(records[3:], lambda record: "x"))

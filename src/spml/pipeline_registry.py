@@ -9,6 +9,7 @@ from kedro.pipeline import Pipeline
 
 from spml.pipelines import (
     baselines,
+    controls,
     data_engineering,
     pseudo_labeling,
     reporting,
@@ -26,6 +27,7 @@ PIPELINES: dict[str, Callable[[StudyDesign], Pipeline]] = {
     "student": student.create_pipeline,
     "self_training": self_training.create_pipeline,
     "baselines": baselines.create_pipeline,
+    "controls": controls.create_pipeline,
     "reporting": reporting.create_pipeline,
 }
 

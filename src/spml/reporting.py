@@ -6,9 +6,12 @@ import math
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 
+import matplotlib
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+
+from spml.losses import FULL_LABEL_LOSSES
 
 COLUMNS: tuple[str, ...] = (
     "name",
@@ -18,6 +21,7 @@ COLUMNS: tuple[str, ...] = (
     "test_map",
     "best_val_map",
     "best_epoch",
+    "epochs",
     "pseudo_pos_per_image",
     "pseudo_precision",
     "pseudo_recall",
@@ -121,6 +125,7 @@ _FORMATS: dict[str, Callable[[float], str]] = {
     "test_map": _fixed(2),
     "best_val_map": _fixed(2),
     "best_epoch": lambda value: str(int(round(value))),
+    "epochs": lambda value: str(int(round(value))),
     "pseudo_pos_per_image": _fixed(2),
     "pseudo_precision": _fixed(3),
     "pseudo_recall": _fixed(3),
@@ -129,22 +134,27 @@ _FORMATS: dict[str, Callable[[float], str]] = {
 MISSING_MARK = "–"
 
 
-def _cell(column: str, value: object) -> str:
-    """Render one value so the Markdown stays readable and a pipe cannot break a row."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return MISSING_MARK
-    if column in _FORMATS:
-        return _FORMATS[column](float(value))  # type: ignore[arg-type]
-    return str(value).replace("|", "\\|")
-
-
 def results_markdown(table: pd.DataFrame) -> str:
     """Render the results table as GitHub Markdown for the report, without extra packages."""
+    return markdown_table(table, _FORMATS)
+
+
+def markdown_table(table: pd.DataFrame, formats: Mapping[str, Callable[[float], str]]) -> str:
+    """A table as GitHub Markdown: formatted columns right-aligned, text escaped for pipes,
+    missing values as MISSING_MARK."""
     columns = list(table.columns)
+
+    def cell(column: str, value: object) -> str:
+        if _missing(value):
+            return MISSING_MARK
+        if column in formats:
+            return formats[column](float(value))  # type: ignore[arg-type]
+        return str(value).replace("|", "\\|")
+
     header = "| " + " | ".join(columns) + " |"
-    align = "|" + "|".join("---" if c in _TEXT_COLUMNS else "---:" for c in columns) + "|"
+    align = "|" + "|".join("---:" if c in formats else "---" for c in columns) + "|"
     body = [
-        "| " + " | ".join(_cell(c, row[c]) for c in columns) + " |" for _, row in table.iterrows()
+        "| " + " | ".join(cell(c, row[c]) for c in columns) + " |" for _, row in table.iterrows()
     ]
     return "\n".join([header, align, *body]) + "\n"
 
@@ -272,13 +282,16 @@ QUALITY_COLUMNS: tuple[str, ...] = (
     "pseudo_f1",
     "pseudo_unknown_per_image",
 )
+GAIN_COLUMNS: tuple[str, ...] = ("gain_vs_teacher", "gain_vs_teacher_std", "gap_closed")
 VARIANT_COLUMNS: tuple[str, ...] = (
     "role",
     "model",
     *VARIANT_KEYS,
+    "epochs",
     "seeds",
     "test_map_mean",
     "test_map_std",
+    *GAIN_COLUMNS,
     "best_val_map_mean",
     *QUALITY_COLUMNS,
 )
@@ -286,23 +299,66 @@ _KEPT_COLOURS = {False: "tab:blue", True: "tab:orange"}
 
 
 def model_label(record: Mapping[str, object]) -> str:
-    """How the variants table names a model: 'EM teacher', 'AN', or the student's variant."""
+    """How the variants table names a model: 'EM teacher', 'AN', 'EM teacher, 40 epochs' (an
+    equal-compute control), or the student's variant."""
     loss = str(record["loss"])
+    control = f", {int(record['epochs'])} epochs" if record.get("control") else ""  # type: ignore[call-overload]
     if record["role"] == "teacher":
-        return f"{loss_label(loss)} teacher"
+        return f"{loss_label(loss)} teacher{control}"
     if record["role"] == "baseline":
-        return loss_label(loss)
+        return loss_label(loss) + control
     label = str(record["variant"])
     return label + (f" round {int(record['round'])}" if int(record["round"]) > 1 else "")
 
 
+def _by_seed(frame: pd.DataFrame, model: str) -> pd.Series:
+    """One model's test mAP per seed."""
+    rows = frame[frame["model"] == model]
+    return rows.set_index("seed")["test_map"].astype(float)
+
+
+def reference_rows(frame: pd.DataFrame) -> tuple[str | None, str | None]:
+    """The rows every gain is measured against: the teacher row with the best mean test mAP
+    (an equal-compute control included), and the full-label model trained longest."""
+    teachers = frame[frame["role"] == "teacher"]
+    best = teachers.groupby("model")["test_map"].mean().idxmax() if len(teachers) else None
+    full = frame[(frame["role"] == "baseline") & frame["loss"].isin(sorted(FULL_LABEL_LOSSES))]
+    if full.empty:
+        return best, None
+    longest = full.groupby("model").agg(epochs=("epochs", "max"), test=("test_map", "mean"))
+    return best, longest.sort_values(["epochs", "test"]).index[-1]
+
+
+def paired_gains(frame: pd.DataFrame, model: str) -> dict[str, float]:
+    """A model's gain over the best teacher row, paired by seed (mean and sample std), and the
+    share of the distance from that teacher to the longest-trained full-label model it closes."""
+    teacher, full = reference_rows(frame)
+    empty = dict.fromkeys(GAIN_COLUMNS, math.nan)
+    if teacher is None:
+        return empty
+    own, base = _by_seed(frame, model), _by_seed(frame, teacher)
+    gains = (own - base).dropna()
+    if gains.empty:
+        return empty
+    closed = math.nan
+    if full is not None:
+        distance = (_by_seed(frame, full) - base).reindex(gains.index)
+        closed = float((gains / distance).mean())
+    return {
+        "gain_vs_teacher": float(gains.mean()),
+        "gain_vs_teacher_std": float(gains.std(ddof=1)) if len(gains) > 1 else math.nan,
+        "gap_closed": closed,
+    }
+
+
 def variants_table(records: Iterable[Mapping[str, object]]) -> pd.DataFrame:
-    """One row per model kind (teacher, baseline, student variant and round): test mAP mean and
-    sample std over its seeds, and its pseudo labels' quality averaged over the seeds."""
+    """One row per model kind (teacher, control, baseline, student variant and round): test mAP
+    mean and sample std over its seeds, its gain over the best teacher row paired by seed, and
+    its pseudo labels' quality averaged over the seeds."""
     frame = pd.DataFrame([{**record, "model": model_label(record)} for record in records])
     if frame.empty or not (frame["role"] == "student").any():
         raise ValueError("No student metrics to report: the variants study trained no student")
-    for column in (*VARIANT_KEYS, *QUALITY_COLUMNS, "best_val_map"):
+    for column in (*VARIANT_KEYS, *QUALITY_COLUMNS, "best_val_map", "epochs", "seed"):
         if column not in frame:
             frame[column] = None
     rows = []
@@ -313,9 +369,11 @@ def variants_table(records: Iterable[Mapping[str, object]]) -> pd.DataFrame:
                 "role": role,
                 "model": model,
                 **{key: first[key] for key in VARIANT_KEYS},
+                "epochs": first["epochs"],
                 "seeds": len(group),
                 "test_map_mean": group["test_map"].astype(float).mean(),
                 "test_map_std": group["test_map"].astype(float).std(ddof=1),
+                **paired_gains(frame, model),
                 "best_val_map_mean": group["best_val_map"].astype(float).mean(),
                 **{key: pd.to_numeric(group[key]).mean() for key in QUALITY_COLUMNS},
             }
@@ -326,19 +384,25 @@ def variants_table(records: Iterable[Mapping[str, object]]) -> pd.DataFrame:
     table["_policy"] = table["policy"].where(students, "")
     table["_order"] = order
     table = table.sort_values(
-        ["_order", "_policy", "policy_value", "keep_observed", "noisy", "round"],
+        ["_order", "_policy", "policy_value", "keep_observed", "noisy", "round", "epochs"],
         kind="stable",
         na_position="first",
     )
-    return table.drop(columns=["_policy", "_order"]).reset_index(drop=True)
+    table = table.drop(columns=["_policy", "_order"]).reset_index(drop=True)
+    table.attrs["teacher_row"], table.attrs["full_label_row"] = reference_rows(frame)
+    return table
 
 
 _VARIANT_FORMATS: dict[str, Callable[[float], str]] = {
     "policy_value": lambda value: f"{value:g}",
     "round": lambda value: str(int(round(value))),
+    "epochs": lambda value: str(int(round(value))),
     "seeds": lambda value: str(int(round(value))),
     "test_map_mean": _fixed(2),
     "test_map_std": _fixed(2),
+    "gain_vs_teacher": lambda value: f"{value:+.2f}",
+    "gain_vs_teacher_std": _fixed(2),
+    "gap_closed": _fixed(2),
     "best_val_map_mean": _fixed(2),
     "pseudo_pos_per_image": _fixed(2),
     "pseudo_precision": _fixed(3),
@@ -349,22 +413,16 @@ _VARIANT_FORMATS: dict[str, Callable[[float], str]] = {
 
 
 def variants_markdown(table: pd.DataFrame) -> str:
-    """The variants table as GitHub Markdown: one row per model kind, mean ± std over seeds."""
-    columns = list(table.columns)
-    header = "| " + " | ".join(columns) + " |"
-    align = "|" + "|".join("---:" if c in _VARIANT_FORMATS else "---" for c in columns) + "|"
-
-    def cell(column: str, value: object) -> str:
-        if _missing(value):
-            return MISSING_MARK
-        if column in _VARIANT_FORMATS:
-            return _VARIANT_FORMATS[column](float(value))  # type: ignore[arg-type]
-        return str(value).replace("|", "\\|")
-
-    body = [
-        "| " + " | ".join(cell(c, row[c]) for c in columns) + " |" for _, row in table.iterrows()
-    ]
-    return "\n".join([header, align, *body]) + "\n"
+    """The variants table as GitHub Markdown: one row per model kind, mean ± std over seeds,
+    after a line naming the rows that the gains are measured against."""
+    teacher, full = table.attrs.get("teacher_row"), table.attrs.get("full_label_row")
+    caption = (
+        f"Gains are paired by seed against **{teacher}**, the best teacher row; gap_closed is "
+        f"the share of the distance from it to **{full}** that a model closes.\n\n"
+        if teacher and full
+        else ""
+    )
+    return caption + markdown_table(table, _VARIANT_FORMATS)
 
 
 def _padded(values: list[float], share: float = 0.06) -> tuple[float, float]:
@@ -432,5 +490,66 @@ def plot_variants(
     axes.set_title(title)
     axes.grid(True, axis="y", alpha=0.4)
     axes.legend(fontsize=7, loc="best")
+    figure.set_layout_engine("tight")
+    return figure
+
+
+# ---- learning curves: has every model reached its plateau? ---------------------------------
+
+CURVE_COLUMNS: tuple[str, ...] = ("model", "role", "epoch", "val_map", "seeds", "best_epoch")
+
+
+def learning_curves(
+    records: Iterable[Mapping[str, object]], label: Callable[[Mapping[str, object]], str]
+) -> pd.DataFrame:
+    """Validation mAP per epoch of every model (named by `label`), averaged over its seeds, with
+    the epoch its mean curve peaks at."""
+    rows = [
+        {"model": label(record), "role": record["role"], "seed": record.get("seed"), **epoch}
+        for record in records
+        for epoch in record.get("history") or ()  # type: ignore[attr-defined]
+    ]
+    if not rows:
+        return pd.DataFrame(columns=list(CURVE_COLUMNS))
+    frame = pd.DataFrame(rows)
+    curves = (
+        frame.groupby(["model", "role", "epoch"], sort=False)
+        .agg(val_map=("val_map", "mean"), seeds=("val_map", "size"))
+        .reset_index()
+    )
+    peaks = curves.loc[curves.groupby("model", sort=False)["val_map"].idxmax(), ["model", "epoch"]]
+    best = dict(zip(peaks["model"], peaks["epoch"]))
+    curves["best_epoch"] = curves["model"].map(best)
+    return curves[list(CURVE_COLUMNS)]
+
+
+def plot_learning_curves(
+    curves: pd.DataFrame, title: str = "Validation mAP per epoch (mean over seeds)"
+) -> Figure:
+    """Every model's validation curve, references (teachers, baselines, controls) on the left
+    and students on the right, each curve's best epoch marked: a curve still rising at its
+    last epoch has not converged."""
+    if curves.empty:
+        raise ValueError("No model has a training history; nothing to plot")
+    figure = Figure(figsize=(11.0, 4.8), dpi=DPI)
+    panels = figure.subplots(1, 2, sharey=True)
+    groups = (("teacher and baselines", curves["role"] != "student"),)
+    groups += (("students", curves["role"] == "student"),)
+    for axes, (heading, chosen) in zip(panels, groups):
+        models = list(dict.fromkeys(curves.loc[chosen, "model"]))
+        colours = matplotlib.colormaps["tab20" if len(models) > 10 else "tab10"]
+        for number, model in enumerate(models):
+            curve = curves[curves["model"] == model]
+            colour = colours(number % colours.N)
+            axes.plot(curve["epoch"], curve["val_map"], color=colour, linewidth=1.2, label=model)
+            peak = curve[curve["epoch"] == curve["best_epoch"]]
+            axes.plot(peak["epoch"], peak["val_map"], "o", color=colour, markersize=4)
+        axes.set_title(heading)
+        axes.set_xlabel("epoch (● best)")
+        axes.grid(True, alpha=0.4)
+        if models:
+            axes.legend(fontsize=6, loc="lower right", ncol=2 if len(models) > 8 else 1)
+    panels[0].set_ylabel("validation mAP (%)")
+    figure.suptitle(title)
     figure.set_layout_engine("tight")
     return figure

@@ -37,6 +37,7 @@ class ModelSpec:
     tau: float | None = None
     variant: Variant | None = None  # a student's policy, noise and round
     seed: int | None = None  # its training seed, when a study trains several (else training's)
+    epochs: int | None = None  # its own training length (an equal-compute control), else training's
 
     @property
     def round(self) -> int | None:
@@ -201,6 +202,8 @@ def train_and_test(
         "tau": spec.tau,
         **variant_record(spec),
         "seed": settings.seed,
+        "epochs": settings.epochs,
+        "control": spec.role != "student" and spec.epochs is not None,  # an equal-compute one
         "test_map": test_map,
         "best_val_map": result.best_val_map,
         "best_epoch": result.best_epoch,

@@ -42,6 +42,9 @@ MODEL_TRAINING = "custom_model_development"
 # A model run's link to the `kedro run` that started it (mlflow.parentRunId would nest it).
 KEDRO_RUN_TAG = "kedro_run_id"
 
+# A learning-rate search's candidate runs: "selected" on the one the study keeps, else "candidate".
+SEARCH_TAG = "search"
+
 # The selected weights (a state dict: torch.load(..., weights_only=True)) and how to build them.
 WEIGHTS_ARTIFACT = "model/weights.pt"
 CONFIG_ARTIFACT = "model/config.json"
@@ -122,6 +125,9 @@ def run_params(
         "lr": training["lr"],
         "batch_size": training["batch_size"],
         "epochs": training["epochs"],
+        "schedule": training.get("schedule", "constant"),
+        "warmup_epochs": training.get("warmup_epochs", 0),
+        "weight_decay": training.get("weight_decay", 0),
         "model": model["name"],
         "frozen_backbone": bool(model.get("frozen_backbone", False)),
         "head": models.head_in_use(model),
@@ -244,6 +250,13 @@ def tag_model_version(outputs: Mapping[str, Any], version: str) -> None:
     for value in outputs.values():
         if isinstance(value, Mapping) and value.get(RUN_ID_KEY):
             mlflow.tracking.MlflowClient().set_tag(value[RUN_ID_KEY], "model_version", version)
+
+
+def tag_search(run_ids: list[str], chosen: int) -> None:
+    """Mark a search's candidate runs: the one whose weights the study keeps as selected."""
+    client = MlflowClient()
+    for number, run_id in enumerate(run_ids):
+        client.set_tag(run_id, SEARCH_TAG, "selected" if number == chosen else "candidate")
 
 
 def log_epoch(report: EpochReport) -> None:

@@ -169,15 +169,19 @@ def test_pre_extracted_features_replace_decoding_and_extraction(
 def test_training_nodes_are_wired_by_name_to_the_shared_training_body() -> None:
     import inspect
 
-    from spml.pipelines.common import train_model
+    from spml.pipelines.common import _train_once, train_model
 
-    keyword_only = {
-        name
-        for name, parameter in inspect.signature(train_model).parameters.items()
-        if parameter.kind is parameter.KEYWORD_ONLY and parameter.default is parameter.empty
-    }
+    def keyword_only(function) -> set[str]:
+        return {
+            name
+            for name, parameter in inspect.signature(function).parameters.items()
+            if parameter.kind is parameter.KEYWORD_ONLY and parameter.default is parameter.empty
+        }
+
     design = StudyDesign((0.5,), ("an",))
-    assert set(design.training_inputs) == keyword_only
+    # train_model takes the search and the training settings, and hands the rest to each run
+    assert keyword_only(train_model) == {"search", "training"}
+    assert set(design.training_inputs) == keyword_only(train_model) | keyword_only(_train_once)
     nodes = [*student_pipeline(design).nodes, *baselines_pipeline(design).nodes]
     for training in (n for n in nodes if n.name.split(".")[-1].startswith("train_")):
         inputs = training._inputs  # the argument -> dataset mapping the node was built with

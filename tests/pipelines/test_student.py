@@ -78,6 +78,7 @@ def test_the_student_trains_on_the_pseudo_labels_and_selects_on_clean_validation
             "params:student": {"loss": "bce_ls", "loss_options": {"eps": 0.1}},
             "params:model": MODEL,
             "params:training": TRAINING,
+            "params:search": None,
             "params:checkpoints": None,
             "params:data_root": "memory",
         },

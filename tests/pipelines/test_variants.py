@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import mlflow
@@ -53,10 +54,12 @@ def test_the_default_parameters_design_the_paper_study() -> None:
 
 def test_the_paper_study_keeps_its_nodes_datasets_and_parameters() -> None:
     """The graph main had before the variants (results.md then cannot change by wiring):
-    only the pseudo labels also read the observed labels, which `threshold` ignores."""
+    only the pseudo labels also read the observed labels, which `threshold` ignores; every
+    training reads the (empty) learning-rate search; the report adds the learning curves."""
     taus, baselines = ("0_55", "0_65", "0_75", "0_85", "0_95"), ("an", "em", "bce")
     model_inputs = {"full_labels", "train_images", "test_images", "test_labels"}
     settings = {"params:checkpoints", "params:data_root", "params:model", "params:training"}
+    settings |= {"params:search"}
     expected = {
         "build_label_tables": (
             {"raw_train_labels", "raw_test_labels", "params:protocol"},
@@ -83,7 +86,7 @@ def test_the_paper_study_keeps_its_nodes_datasets_and_parameters() -> None:
             | {f"baseline_metrics_{loss}" for loss in baselines}
             | {f"student_metrics_tau_{tau}" for tau in taus},
             {"figure_map_against_tau", "figure_positives_against_tau"}
-            | {"results_markdown", "results_table"},
+            | {"results_markdown", "results_table", "learning_curves", "figure_learning_curves"},
         ),
     }
     for loss in baselines:
@@ -107,23 +110,20 @@ def test_the_paper_study_keeps_its_nodes_datasets_and_parameters() -> None:
     assert actual == expected
 
 
-def test_the_variants_environment_sweeps_every_policy_over_two_seeds() -> None:
+def test_the_variants_environment_compares_chains_at_equal_compute_over_three_seeds() -> None:
     params = shipped_parameters("variants")
     check_parameters(params)
     design = design_from_parameters(params)
-    assert len(design.seeds) >= 2
-    assert {v.policy for v in design.students} == {
-        "threshold",
-        "class_prior",
-        "top_k",
-        "band",
-        "soft",
-    }
-    round_one = [v for v in design.students if v.round == 1 and not v.noisy]
-    assert {v.keep_observed for v in round_one} == {False, True}
-    assert any(v.noisy for v in design.students)
-    assert max(v.round for v in design.students) >= 3  # at least two self-training rounds
-    assert len({(v.slug, v.round) for v in design.students}) == len(design.students)
+    assert design.seeds == (0, 1, 2)
+    epochs = params["training"]["epochs"]
+    chain = [v for v in design.students if v.mirror and v.epochs is None]
+    assert [v.round for v in chain] == [1, 2] and all(v.keep_observed for v in chain)
+    (longer,) = [v for v in design.students if v.epochs]
+    assert longer.epochs == 2 * epochs  # as many epochs as the chain's two rounds
+    assert any(v.is_paper for v in design.students)
+    assert design.controls == ("teacher", "bce")
+    assert design.control_epochs == 3 * epochs  # the teacher and two rounds
+    assert design.mirrors_teacher
 
 
 def test_policies_grids_and_keep_observed_multiply_and_chains_add_rounds() -> None:
@@ -190,6 +190,11 @@ def test_rounds_apply_to_every_swept_variant_and_repeat_nothing() -> None:
             {"self_training": {"chains": [{**CHAIN, "value": -1}]}},
             r"self_training.chains\[0\].value",
         ),
+        ({"self_training": {"chains": [{**CHAIN, "epochs": 0}]}}, r"chains\[0\].epochs"),
+        ({"self_training": {"chains": [{**CHAIN, "epochs": 2.5}]}}, r"chains\[0\].epochs"),
+        ({"compute_controls": ["teacher", "teacher"]}, "compute_controls lists a model twice"),
+        ({"compute_controls": ["techer"]}, "compute_controls names 'techer'; did you mean"),
+        ({"compute_controls": "teacher"}, "compute_controls must be a list"),
         ({"seeds": [0, 0]}, "seeds"),
         ({"seeds": "0,1"}, "seeds"),
         (
@@ -208,6 +213,49 @@ def test_rounds_apply_to_every_swept_variant_and_repeat_nothing() -> None:
 def test_bad_variant_parameters_are_named(override: dict, named: str) -> None:
     with pytest.raises(ValueError, match=named):
         design_from_parameters({**PAPER, **override})
+
+
+def test_a_chain_with_its_own_epochs_is_named_by_them_and_trains_that_long() -> None:
+    longer = {**CHAIN, "rounds": 1, "epochs": 6}
+    design = design_from_parameters({**PAPER, "self_training": {"chains": [CHAIN, longer]}})
+    (long_student,) = [v for v in design.students if v.epochs]
+    assert long_student.epochs == 6 and long_student.slug == "soft_1_kept_6_epochs"
+    assert long_student.label == "soft T=1 +observed 6 epochs"
+    graph = register_pipelines(design)["student"]
+    (node,) = [n for n in graph.nodes if n.name == "soft_1_kept_6_epochs.train_student"]
+    assert node.func.keywords["variant"].epochs == 6
+
+
+def test_controls_train_as_long_as_the_longest_chain_teacher_included() -> None:
+    params = {
+        **PAPER,
+        "training": {"epochs": 5},
+        "self_training": {"chains": [{**CHAIN, "rounds": 3}, {**CHAIN, "rounds": 1, "epochs": 12}]},
+        "compute_controls": ["teacher", "bce"],
+        "seeds": [0, 1],
+    }
+    design = design_from_parameters(params)
+    # the teacher's 5 epochs + 3 rounds x 5 = 20, more than 5 + 1 round x 12 = 17
+    assert design.control_epochs == 20
+    controls = register_pipelines(design)["controls"]
+    assert {n.name for n in controls.nodes} == {
+        f"seed_{seed}.control_{name}.train_{name}_20_epochs"
+        for seed in (0, 1)
+        for name in ("teacher", "bce")
+    }
+    assert {o for n in controls.nodes for o in n.outputs} == {
+        f"seed_{seed}.control_{kind}_{name}"
+        for seed in (0, 1)
+        for kind in ("model", "metrics")
+        for name in ("teacher", "bce")
+    }
+    (teacher,) = [n for n in controls.nodes if n.name.startswith("seed_1.control_teacher")]
+    assert teacher.func.keywords == {"seed": 1, "epochs": 20}
+    reporting = register_pipelines(design)["reporting"].nodes[0]
+    assert {"seed_0.control_metrics_teacher", "seed_1.control_metrics_bce"} <= set(reporting.inputs)
+    longest = {**params, "self_training": {"chains": [{**CHAIN, "rounds": 1, "epochs": 30}]}}
+    assert design_from_parameters(longest).control_epochs == 35
+    assert design_from_parameters({**params, "compute_controls": []}).control_epochs is None
 
 
 def test_round_two_reads_the_round_one_students_predictions_not_the_teachers() -> None:
@@ -274,7 +322,7 @@ def test_the_catalog_files_every_seeds_and_rounds_datasets_apart() -> None:
 @pytest.fixture
 def variants_study(tiny_project: Path) -> Path:
     """The variants environment on the tiny project: two seeds, two policies, one chain of two
-    rounds and one noisy student."""
+    rounds from mirrored predictions, one noisy student, and the teacher's equal-compute control."""
     bootstrap_project(tiny_project)
     params = {
         **TINY_PARAMETERS,
@@ -290,8 +338,12 @@ def variants_study(tiny_project: Path) -> Path:
         },
         "self_training": {
             "rounds": 1,
-            "chains": [CHAIN, {**CHAIN, "rounds": 1, "augment": True, "dropout": 0.2}],
+            "chains": [
+                {**CHAIN, "mirror": True},
+                {**CHAIN, "rounds": 1, "augment": True, "dropout": 0.2},
+            ],
         },
+        "compute_controls": ["teacher"],
     }
     with KedroSession.create(
         project_path=tiny_project, env="variants", runtime_params=params
@@ -307,42 +359,72 @@ def test_the_variants_study_reports_every_variant_over_its_seeds(variants_study:
     assert set(students["model"]) == {
         "tau=0.5 +observed",
         "soft T=1 +observed",
-        "soft T=1 +observed round 2",
+        "soft T=1 +observed +mirror",
+        "soft T=1 +observed +mirror round 2",
         "soft T=1 +observed noisy",
     }
     assert (table["seeds"] == 2).all()
     assert table["test_map_std"].notna().all() and table["test_map_mean"].between(0, 100).all()
-    assert set(table.loc[table["role"] != "student", "model"]) == {"EM teacher", "AN"}
+    references = set(table.loc[table["role"] != "student", "model"])
+    assert references == {"EM teacher", "EM teacher, 3 epochs", "AN"}  # 1 epoch + 2 rounds
+    assert set(table.loc[table["model"] == "EM teacher, 3 epochs", "epochs"]) == {3}
+    teachers = table[table["role"] == "teacher"].set_index("model")["test_map_mean"]
+    best = teachers.idxmax()
+    gains = table.set_index("model")["gain_vs_teacher"]
+    per_seed = {}
+    for path in sorted((variants_study / "data" / "07_model_output").glob("seed_*/*.json")):
+        metrics = json.loads(path.read_text())
+        if "test_map" in metrics:
+            per_seed[(metrics["seed"], metrics["name"].rsplit(" seed", 1)[0])] = metrics["test_map"]
+    name = "teacher (em) 3 epochs" if best.endswith("epochs") else "teacher (em)"
+    student = "student soft T=1 +observed +mirror round 2"
+    expected = np.mean([per_seed[(s, student)] - per_seed[(s, name)] for s in (0, 1)])
+    assert gains["soft T=1 +observed +mirror round 2"] == pytest.approx(expected)
+    assert gains[best] == 0.0
+    curves = pd.read_csv(reports / "learning_curves.csv")
+    assert set(curves["model"]) == set(table["model"])
+    assert curves.groupby("model")["epoch"].max().to_dict()["EM teacher, 3 epochs"] == 3
     markdown = (reports / "variants.md").read_text()
     assert all(model in markdown for model in table["model"])
     with Image.open(reports / "fig_variants_map.png") as image:
         assert image.size[0] > 300
     assert not (reports / "results.md").exists()  # the paper's table is for the paper's study
 
-    # Round 2 learned from the round-1 student's predictions, not from the teacher's.
+    # The mirror chain: round 1 learned from the mean of the teacher's predictions on each
+    # image and on its mirror image, round 2 from the round-1 student's, not the teacher's.
     data = variants_study / "data"
     observed = label_matrix(
         training_split(pd.read_parquet(data / "03_primary/observed_labels.parquet"))
     )
-    student = label_matrix(
-        pd.read_parquet(data / "07_model_output/seed_1/student_probabilities_soft_1_kept.parquet")
+
+    def probabilities(name: str) -> np.ndarray:
+        return label_matrix(pd.read_parquet(data / f"07_model_output/seed_1/{name}.parquet"))
+
+    def soft_kept(p: np.ndarray) -> np.ndarray:
+        return make_targets("soft", 1.0, p, observed, keep=True).matrix()
+
+    teacher, mirrored = (
+        probabilities("teacher_probabilities"),
+        probabilities("teacher_probabilities_mirrored"),
     )
-    teacher = label_matrix(
-        pd.read_parquet(data / "07_model_output/seed_1/teacher_probabilities.parquet")
+    assert not np.allclose(mirrored, teacher)
+    round_one = pd.read_parquet(
+        data / "05_model_input/seed_1/pseudo_labels_soft_1_kept_mirror.parquet"
     )
+    np.testing.assert_allclose(label_matrix(round_one), soft_kept((teacher + mirrored) / 2))
+    student = probabilities("student_probabilities_soft_1_kept_mirror")
+    student_mirrored = probabilities("student_probabilities_mirrored_soft_1_kept_mirror")
     round_two = pd.read_parquet(
-        data / "05_model_input/seed_1.round_2/pseudo_labels_soft_1_kept.parquet"
+        data / "05_model_input/seed_1.round_2/pseudo_labels_soft_1_kept_mirror.parquet"
     )
-    from_student = make_targets("soft", 1.0, student, observed, keep=True).matrix()
-    np.testing.assert_array_equal(label_matrix(round_two), from_student)
-    assert not np.allclose(
-        from_student, make_targets("soft", 1.0, teacher, observed, keep=True).matrix()
-    )
+    from_student = soft_kept((student + student_mirrored) / 2)
+    np.testing.assert_allclose(label_matrix(round_two), from_student)
+    assert not np.allclose(from_student, soft_kept((teacher + mirrored) / 2))
 
     mlflow.set_tracking_uri(f"sqlite:///{variants_study / 'mlflow.db'}")
     runs = mlflow.search_runs(experiment_names=["spml-pseudo-labels"])
     models = runs[runs["params.role"].notna()]
-    assert len(models) == 2 * (2 + 4)  # per seed: teacher, AN, four students
+    assert len(models) == 2 * (3 + 5)  # per seed: teacher, its control, AN, five students
     students = models[models["params.role"] == "student"]
     assert set(students["params.policy"]) == {"threshold", "soft"}
     assert set(students["params.round"]) == {"1", "2"}
@@ -354,3 +436,4 @@ def test_the_variants_study_reports_every_variant_over_its_seeds(variants_study:
     study = runs[runs["params.role"].isna()]
     artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(study["run_id"].iloc[0])}
     assert {"variants.csv", "variants.md", "fig_variants_map.png"} <= artifacts
+    assert {"learning_curves.csv", "fig_learning_curves.png"} <= artifacts

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from functools import partial, update_wrapper
 from typing import Any
 
@@ -15,6 +16,7 @@ from kedro.pipeline import Node, node
 from spml import models, tracking
 from spml.data import LabelledImages
 from spml.inference import predict
+from spml.search import best_candidate, candidate_suffix, candidates
 from spml.study import (
     ModelSpec,
     checkpoint_history,
@@ -39,7 +41,59 @@ def seed_suffix(seed: int | None) -> str:
     return "" if seed is None else f" seed {seed}"
 
 
+def epochs_suffix(epochs: int | None) -> str:
+    """What a model's name adds when it trains for its own number of epochs (a control)."""
+    return "" if epochs is None else f" {epochs} epochs"
+
+
+def own_training(spec: ModelSpec, training: Mapping[str, Any]) -> dict[str, Any]:
+    """The study's `training` parameters with what this model sets itself: its seed (one of
+    several seeds of a study) and its epochs (an equal-compute control, a longer student)."""
+    own = {"seed": spec.seed, "epochs": spec.epochs}
+    return {**training, **{key: value for key, value in own.items() if value is not None}}
+
+
 def train_model(
+    spec: ModelSpec,
+    labels: pd.DataFrame,
+    labels_name: str,
+    *,
+    search: Mapping[str, Any] | None,
+    training: Mapping[str, Any],
+    **study: Any,
+) -> Trained:
+    """Train one model, or with a `search` one candidate per learning rate x batch size, each in
+    its own MLflow run and checkpoint; keep the candidate with the best validation mAP, tag its
+    run selected, and list every candidate in the metrics."""
+    grid = candidates(search)
+    if grid == [{}]:
+        return _train_once(spec, labels, labels_name, training=training, **study)
+    trained = [
+        _train_once(
+            replace(spec, name=spec.name + candidate_suffix(overrides)),
+            labels,
+            labels_name,
+            training={**training, **overrides},
+            **study,
+        )
+        for overrides in grid
+    ]
+    chosen = best_candidate([metrics["best_val_map"] for _, metrics in trained])
+    tracking.tag_search([metrics[tracking.RUN_ID_KEY] for _, metrics in trained], chosen)
+    state, metrics = trained[chosen]
+    listing = [
+        {
+            **overrides,
+            "best_val_map": candidate["best_val_map"],
+            "selected": number == chosen,
+            tracking.RUN_ID_KEY: candidate[tracking.RUN_ID_KEY],
+        }
+        for number, (overrides, (_, candidate)) in enumerate(zip(grid, trained))
+    ]
+    return state, {**metrics, "name": spec.name, **grid[chosen], "search": listing}
+
+
+def _train_once(
     spec: ModelSpec,
     labels: pd.DataFrame,
     labels_name: str,
@@ -61,8 +115,7 @@ def train_model(
     val_rows = rows_of_split(full_labels, "val")
     val = LabelledImages.from_arrays(train_images, label_matrix(full_labels)[val_rows], val_rows)
     test = LabelledImages.from_arrays(test_images, label_matrix(test_labels))
-    if spec.seed is not None:  # one of several seeds of a study
-        training = {**training, "seed": spec.seed}
+    training = own_training(spec, training)
     settings = TrainSettings.from_config(training)
     params = tracking.run_params(spec, training, model, data_root)
     checkpoint = (
@@ -101,26 +154,30 @@ def predict_training_split(
     train_images: np.ndarray,
     model: dict[str, Any],
     training: dict[str, Any],
+    mirrored: bool = False,
 ) -> pd.DataFrame:
     """A trained model's probabilities for every training-split image, under the evaluation
-    transform: the teacher's scores, or a student's when it teaches the next round."""
+    transform (of the mirror images when `mirrored`): the teacher's scores, or a student's when
+    it teaches the next round."""
     categories = category_columns(full_labels)
     rows = rows_of_split(full_labels, "train")
     images = LabelledImages.from_arrays(train_images, label_matrix(full_labels)[rows], rows)
     config = model if images.is_image else models.head_config(int(train_images.shape[1]))
     network = models.build_from_config(config, len(categories))
     models.load_weights(network, weights, "the model's weights")
-    probabilities = predict(network, images, TrainSettings.from_config(training).inference)
+    settings = TrainSettings.from_config(training).inference
+    probabilities = predict(network, images, settings, mirrored)
     table = full_labels.loc[rows, ["image_id", "file_name"]].reset_index(drop=True)
     return pd.concat([table, pd.DataFrame(probabilities, columns=categories)], axis=1)
 
 
 def prediction_node(
-    weights: str, output: str, name: str, namespace: str | None, train: str
+    weights: str, output: str, name: str, namespace: str | None, train: str, mirrored: bool = False
 ) -> Node:
-    """The node that scores the training split (images or features `train`) with `weights`."""
+    """The node that scores the training split (images or features `train`) with `weights`,
+    or its mirror images."""
     return node(
-        predict_training_split,
+        bind(predict_training_split, mirrored=True) if mirrored else predict_training_split,
         inputs={
             "weights": weights,
             "full_labels": "full_labels",

@@ -24,7 +24,7 @@ from kedro.io import AbstractDataset
 from kedro.utils import find_kedro_project
 from omegaconf.basecontainer import BaseContainer
 
-from spml import losses, models
+from spml import losses, models, search
 from spml.pipelines.student_variants import student_variants, study_seeds
 from spml.pseudo import tau_slug, validate_tau
 from spml.registry import did_you_mean
@@ -43,11 +43,18 @@ class StudyDesign:
     variants: tuple[Variant, ...] = ()  # every student of every round; () = the paper's, per tau
     seeds: tuple[int, ...] = ()  # () = one study at training.seed, with unprefixed names
     band_low: float = 0.5
+    controls: tuple[str, ...] = ()  # models also trained as long as the longest student chain
+    control_epochs: int | None = None  # that chain's epochs, its teacher's included
 
     @property
     def students(self) -> tuple[Variant, ...]:
         """Every student of the study, round by round (a later round after its teacher)."""
         return self.variants or tuple(Variant("threshold", tau) for tau in self.taus)
+
+    @property
+    def mirrors_teacher(self) -> bool:
+        """Whether a student learns from the teacher's predictions on the mirror images too."""
+        return any(variant.mirror and variant.round == 1 for variant in self.students)
 
     @property
     def seed_scopes(self) -> tuple[int | None, ...]:
@@ -86,6 +93,7 @@ class StudyDesign:
             "test_images": test,
             "model": "params:model",
             "training": "params:training",
+            "search": "params:search",
             "checkpoints": "params:checkpoints",
             "data_root": "params:data_root",
         }
@@ -140,6 +148,7 @@ def design_from_parameters(
     variants = student_variants(params, taus)
     check_variants(variants, params, band_low, frozen)
     paper = all(variant.is_paper for variant in variants)
+    controls = compute_controls(params)
     return StudyDesign(
         taus,
         baselines,
@@ -148,7 +157,36 @@ def design_from_parameters(
         variants=() if paper else variants,
         seeds=study_seeds(params),
         band_low=band_low,
+        controls=controls,
+        control_epochs=longest_chain_epochs(variants, params) if controls else None,
     )
+
+
+def compute_controls(params: Mapping[str, Any]) -> tuple[str, ...]:
+    """`compute_controls`: `teacher` and any baseline loss, each trained again for as many epochs
+    as the longest student chain, so a student is compared at equal compute."""
+    controls = params.get("compute_controls") or []
+    if not isinstance(controls, list | tuple):
+        raise ValueError(f"Parameter compute_controls must be a list, got {controls!r}")
+    valid = ["teacher", *losses.available_losses()]
+    for name in controls:
+        if name not in valid:
+            raise ValueError(
+                f"Parameter compute_controls names {name!r}; {did_you_mean(str(name), valid)}"
+                f"valid: teacher or a loss, {losses.available_losses()}"
+            )
+    if len(set(controls)) != len(controls):
+        raise ValueError(f"Parameter compute_controls lists a model twice: {list(controls)}")
+    return tuple(controls)
+
+
+def longest_chain_epochs(variants: tuple[Variant, ...], params: Mapping[str, Any]) -> int:
+    """The epochs behind the most trained student: its teacher's, then every round's (each
+    round the student's own epochs or training.epochs)."""
+    epochs = (params.get("training") or {}).get("epochs")
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"Parameter training.epochs must be a positive integer, got {epochs!r}")
+    return max(epochs + student.round * (student.epochs or epochs) for student in variants)
 
 
 def pre_extracted_on_disk(catalog: Mapping[str, Any]) -> bool:
@@ -184,6 +222,11 @@ def check_variants(
             raise ValueError(
                 "Parameter student.augment needs images, but model.frozen_backbone is true "
                 "(models train on features)"
+            )
+        if variant.mirror and frozen:
+            raise ValueError(
+                f"Student {variant.label}: mirror needs images, but model.frozen_backbone is true "
+                "(models train on features, which cannot be mirrored)"
             )
         loss = losses.LOSSES[student_loss] if student_loss in losses.LOSSES else None
         if variant.policy == "band" and loss is not None and not loss.can_ignore_entries():
@@ -250,6 +293,7 @@ def check_parameters(params: Mapping[str, Any], backbone_needed: bool = True) ->
     if backbone_needed:  # names a bad name, option or weights file
         models.build_from_config(model, num_classes=2)
     TrainSettings.from_config(params.get("training") or {})
+    search.candidates(params.get("search"))
     size = params.get("image_size")
     if isinstance(size, bool) or not isinstance(size, int) or size < 16:
         raise ValueError(f"Parameter image_size must be an integer >= 16, got {size!r}")

@@ -7,7 +7,7 @@ from typing import Any
 import pandas as pd
 
 from spml import losses
-from spml.pipelines.common import Trained, seed_suffix, train_model
+from spml.pipelines.common import Trained, epochs_suffix, seed_suffix, train_model
 from spml.study import ModelSpec
 from spml.tables import training_split
 
@@ -17,13 +17,16 @@ def train_baseline(
     seed: int | None,
     observed_labels: pd.DataFrame,
     baselines: dict[str, Any],
+    epochs: int | None = None,
     **study: Any,
 ) -> Trained:
-    """Train one baseline: full-label losses see the full labels, the others single positives."""
+    """Train one baseline: full-label losses see the full labels, the others single positives;
+    with `epochs`, its equal-compute control."""
     full = loss in losses.FULL_LABEL_LOSSES
     labels, name = (
         (study["full_labels"], "full_labels") if full else (observed_labels, "observed_labels")
     )
     options = dict((baselines.get("options") or {}).get(loss) or {})
-    spec = ModelSpec(f"baseline {loss}{seed_suffix(seed)}", "baseline", loss, options, seed=seed)
+    name = f"baseline {loss}{epochs_suffix(epochs)}{seed_suffix(seed)}"
+    spec = ModelSpec(name, "baseline", loss, options, seed=seed, epochs=epochs)
     return train_model(spec, training_split(labels), name, **study)

@@ -17,6 +17,7 @@ def model_metrics(design: StudyDesign) -> list[str]:
         for name in (
             f"{scope(seed)}teacher_metrics",
             *(f"{scope(seed)}baseline_metrics_{loss}" for loss in design.baselines),
+            *(f"{scope(seed)}control_metrics_{name}" for name in design.controls),
             *(
                 f"{scope(seed, variant.round)}student_metrics_{variant.slug}"
                 for variant in design.students
@@ -39,6 +40,8 @@ def create_pipeline(design: StudyDesign) -> Pipeline:
                         "results_markdown",
                         "figure_map_against_tau",
                         "figure_positives_against_tau",
+                        "learning_curves",
+                        "figure_learning_curves",
                     ],
                     name="report_study",
                 )
@@ -51,7 +54,13 @@ def create_pipeline(design: StudyDesign) -> Pipeline:
         report = node(
             report_variants,
             inputs=model_metrics(design),
-            outputs=["variants_table", "variants_markdown", "figure_variants"],
+            outputs=[
+                "variants_table",
+                "variants_markdown",
+                "figure_variants",
+                "learning_curves",
+                "figure_learning_curves",
+            ],
             name="report_variants",
         )
     return Pipeline([report])

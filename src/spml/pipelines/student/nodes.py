@@ -30,6 +30,7 @@ def train_student(
         variant.value if variant.policy == "threshold" else None,
         variant,
         seed,
+        variant.epochs,
     )
     quality = {
         f"pseudo_{key}": float(pseudo_label_quality[key])
