@@ -523,9 +523,7 @@ def learning_curves(
     return curves[list(CURVE_COLUMNS)]
 
 
-def plot_learning_curves(
-    curves: pd.DataFrame, title: str = "Validation mAP per epoch (mean over seeds)"
-) -> Figure:
+def plot_learning_curves(curves: pd.DataFrame, title: str = "Validation mAP per epoch") -> Figure:
     """Every model's validation curve, references (teachers, baselines, controls) on the left
     and students on the right, each curve's best epoch marked: a curve still rising at its
     last epoch has not converged."""
@@ -550,6 +548,7 @@ def plot_learning_curves(
         if models:
             axes.legend(fontsize=6, loc="lower right", ncol=2 if len(models) > 8 else 1)
     panels[0].set_ylabel("validation mAP (%)")
-    figure.suptitle(title)
+    seeds = int(curves["seeds"].max())
+    figure.suptitle(title + (f" (mean over {seeds} seeds)" if seeds > 1 else ""))
     figure.set_layout_engine("tight")
     return figure
